@@ -1,0 +1,3 @@
+//! Models built on the engine.
+
+pub mod vae;

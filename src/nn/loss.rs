@@ -1,0 +1,226 @@
+//! Output costs `C(z_K, y)`: value (accumulated in f64) and `dC/dz_K` into a caller's buffer.
+//!
+//! - Squared error: `C = sum (z - y)^2` (`Sum`) or its mean over all entries (`Mean`);
+//!   `dC/dz = 2 (z - y)` (divided by the count for `Mean`). PyTorch's `MSELoss`.
+//! - Bernoulli cross-entropy from logits `l`: `C = sum softplus(l) - y l`
+//!   `= -sum y ln s(l) + (1 - y) ln(1 - s(l))`; `dC/dl = s(l) - y`. PyTorch's
+//!   `BCEWithLogitsLoss` (mean) and `binary_cross_entropy(sigmoid(l), y, reduction="sum")`.
+//! - Gaussian negative log-likelihood in nats, output `[mean | log-variance]` (`2d` wide)
+//!   and target `d` wide: `C = 1/2 sum ln(2 pi) + v + (y - m)^2 e^{-v}`;
+//!   `dC/dm = (m - y) e^{-v}`, `dC/dv = 1/2 (1 - (y - m)^2 e^{-v})`.
+
+use super::fastmath as fm;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+use serde::{Deserialize, Serialize};
+
+/// Sum over every entry, or mean over every entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduction {
+    #[default]
+    Sum,
+    Mean,
+}
+
+impl Reduction {
+    fn scale(self, n: usize) -> f64 {
+        match self {
+            Reduction::Sum => 1.0,
+            Reduction::Mean => 1.0 / n.max(1) as f64,
+        }
+    }
+}
+
+/// A cost on a chain's output.
+pub trait Cost: Send + Sync {
+    /// Width of the output the cost expects for a target of width `target_dim`.
+    fn output_dim(&self, target_dim: usize) -> usize {
+        target_dim
+    }
+    /// `C(out, target)`; writes `dC/d out` into `grad` (same shape as `out`).
+    fn cost_grad(
+        &self,
+        out: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        grad: ArrayViewMut2<f32>,
+    ) -> f64;
+    /// `C(out, target)` only.
+    fn cost(&self, out: ArrayView2<f32>, target: ArrayView2<f32>) -> f64 {
+        let mut g = ndarray::Array2::zeros(out.dim());
+        self.cost_grad(out, target, g.view_mut())
+    }
+}
+
+fn check(out: &ArrayView2<f32>, target: &ArrayView2<f32>, out_cols: usize, name: &str) {
+    assert!(
+        out.nrows() == target.nrows() && out.ncols() == out_cols,
+        "{name}: output {:?} for target {:?}",
+        out.dim(),
+        target.dim()
+    );
+}
+
+/// Squared error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SquaredError(pub Reduction);
+
+impl Cost for SquaredError {
+    fn cost_grad(
+        &self,
+        out: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+    ) -> f64 {
+        check(&out, &target, target.ncols(), "squared error");
+        let s = self.0.scale(out.len());
+        let mut total = 0.0f64;
+        Zip::from(&mut grad)
+            .and(&out)
+            .and(&target)
+            .for_each(|g, &o, &t| {
+                let d = o - t;
+                total += (d * d) as f64;
+                *g = (2.0 * d as f64 * s) as f32;
+            });
+        total * s
+    }
+}
+
+/// Bernoulli cross-entropy from logits.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BernoulliLogits(pub Reduction);
+
+impl BernoulliLogits {
+    /// Per-row cost `sum_j softplus(l_j) - y_j l_j` into `rows` (`[batch]`), f64.
+    pub fn per_row(logits: ArrayView2<f32>, target: ArrayView2<f32>, rows: &mut [f64]) {
+        for ((r, l), t) in rows
+            .iter_mut()
+            .zip(logits.axis_iter(Axis(0)))
+            .zip(target.axis_iter(Axis(0)))
+        {
+            let mut acc = 0.0f32;
+            let mut sum = 0.0f64;
+            for (j, (&l, &t)) in l.iter().zip(t.iter()).enumerate() {
+                acc += fm::softplus(l) - t * l;
+                if j % 64 == 63 {
+                    sum += acc as f64;
+                    acc = 0.0;
+                }
+            }
+            *r = sum + acc as f64;
+        }
+    }
+}
+
+/// One Bernoulli term from a logit: `(softplus(l) - t l, sigmoid(l) - t)`, sharing
+/// one `exp(-|l|)` between the cost and its gradient.
+#[inline(always)]
+fn bce_term(l: f32, t: f32) -> (f32, f32) {
+    let u = fm::exp(-l.abs());
+    let lp = if u < 1e-4 {
+        u - 0.5 * u * u
+    } else {
+        fm::ln(1.0 + u)
+    };
+    let inv = 1.0 / (1.0 + u);
+    let s = if l >= 0.0 { inv } else { u * inv };
+    (l.max(0.0) + lp - t * l, s - t)
+}
+
+impl Cost for BernoulliLogits {
+    fn cost_grad(
+        &self,
+        out: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+    ) -> f64 {
+        check(&out, &target, target.ncols(), "bernoulli cross-entropy");
+        let s = self.0.scale(out.len());
+        let sf = s as f32;
+        let mut total = 0.0f64;
+        for ((mut g, l), t) in grad
+            .axis_iter_mut(Axis(0))
+            .zip(out.axis_iter(Axis(0)))
+            .zip(target.axis_iter(Axis(0)))
+        {
+            let row = match (g.as_slice_mut(), l.as_slice(), t.as_slice()) {
+                (Some(g), Some(l), Some(t)) => super::simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        // 16 partial sums (vectorized), added up in f64.
+                        let mut lanes = [0.0f32; 16];
+                        let (gc, lc, tc) = (
+                            g.chunks_exact_mut(16),
+                            l.chunks_exact(16),
+                            t.chunks_exact(16),
+                        );
+                        let (lr, tr) = (lc.remainder(), tc.remainder());
+                        let mut rest = 0.0f64;
+                        for ((g, l), t) in gc.zip(lc).zip(tc) {
+                            for k in 0..16 {
+                                let (c, d) = bce_term(l[k], t[k]);
+                                lanes[k] += c;
+                                g[k] = d * sf;
+                            }
+                        }
+                        let n = g.len() - lr.len();
+                        for (j, (&l, &t)) in lr.iter().zip(tr).enumerate() {
+                            let (c, d) = bce_term(l, t);
+                            rest += c as f64;
+                            g[n + j] = d * sf;
+                        }
+                        lanes.iter().map(|&v| v as f64).sum::<f64>() + rest
+                    },
+                ),
+                _ => {
+                    let mut r = 0.0f64;
+                    for ((g, &l), &t) in g.iter_mut().zip(l.iter()).zip(t.iter()) {
+                        let (c, d) = bce_term(l, t);
+                        r += c as f64;
+                        *g = d * sf;
+                    }
+                    r
+                }
+            };
+            total += row;
+        }
+        total * s
+    }
+}
+
+/// Gaussian negative log-likelihood with a learned log-variance (nats).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GaussianNll(pub Reduction);
+
+impl Cost for GaussianNll {
+    fn output_dim(&self, target_dim: usize) -> usize {
+        2 * target_dim
+    }
+    fn cost_grad(
+        &self,
+        out: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+    ) -> f64 {
+        let d = target.ncols();
+        check(&out, &target, 2 * d, "gaussian nll");
+        let s = self.0.scale(target.len());
+        let ln2pi = (2.0 * std::f64::consts::PI).ln();
+        let mut total = 0.0f64;
+        for ((mut g, o), t) in grad
+            .axis_iter_mut(Axis(0))
+            .zip(out.axis_iter(Axis(0)))
+            .zip(target.axis_iter(Axis(0)))
+        {
+            for j in 0..d {
+                let (m, v, y) = (o[j] as f64, o[d + j] as f64, t[j] as f64);
+                let iv = (-v).exp();
+                let r2 = (y - m) * (y - m);
+                total += 0.5 * (ln2pi + v + r2 * iv);
+                g[j] = ((m - y) * iv * s) as f32;
+                g[d + j] = (0.5 * (1.0 - r2 * iv) * s) as f32;
+            }
+        }
+        total * s
+    }
+}

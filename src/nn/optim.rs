@@ -1,0 +1,294 @@
+//! Optimizers: one fused pass over each parameter buffer per step.
+//!
+//! - SGD (PyTorch's semantics): `g <- g + wd w`; with momentum `mu`:
+//!   `b <- mu b + g` (`b = g` on the first step); Nesterov: `g <- g + mu b`, else `g <- b`;
+//!   `w <- w - lr g`.
+//! - Adam (Kingma, Ba 2015): `g <- g + wd w`; `m <- b1 m + (1-b1) g`;
+//!   `v <- b2 v + (1-b2) g^2`; `w <- w - lr/(1-b1^t) m / (sqrt(v/(1-b2^t)) + eps)`.
+//! - AdamW (Loshchilov, Hutter 2019): decoupled decay `w <- w (1 - lr wd)`, then Adam
+//!   with no decay in `g`.
+//! - Clipping: scale all gradients by `min(1, max_norm / ||g||_2)` over every parameter.
+
+use super::{Param, Parameters};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Parameters larger than this are updated in parallel chunks.
+const PAR_MIN: usize = 1 << 16;
+const CHUNK: usize = 1 << 14;
+
+/// Which optimizer, with its settings (saved with checkpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum OptimConfig {
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    },
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
+    AdamW {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
+}
+
+impl OptimConfig {
+    /// Adam with PyTorch's defaults and learning rate `lr`.
+    pub fn adam(lr: f32) -> Self {
+        OptimConfig::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
+    }
+    /// Build the optimizer.
+    pub fn build(&self) -> Box<dyn Optimizer> {
+        match *self {
+            OptimConfig::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            } => Box::new(Sgd::new(lr, momentum, nesterov, weight_decay)),
+            OptimConfig::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => Box::new(Adam::new(lr, beta1, beta2, eps, weight_decay, false)),
+            OptimConfig::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => Box::new(Adam::new(lr, beta1, beta2, eps, weight_decay, true)),
+        }
+    }
+}
+
+/// Updates parameters from their gradients.
+pub trait Optimizer: Send {
+    /// One update of every parameter of `model` from its accumulated gradient.
+    fn step(&mut self, model: &mut dyn Parameters);
+    /// Current learning rate.
+    fn lr(&self) -> f32;
+    /// Set the learning rate (for schedules).
+    fn set_lr(&mut self, lr: f32);
+}
+
+/// Stochastic gradient descent with momentum, Nesterov and weight decay.
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    pub lr: f32,
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub weight_decay: f32,
+    buf: Vec<Vec<f32>>,
+    started: bool,
+}
+
+impl Sgd {
+    pub fn new(lr: f32, momentum: f32, nesterov: bool, weight_decay: f32) -> Self {
+        Sgd {
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+            buf: Vec::new(),
+            started: false,
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, model: &mut dyn Parameters) {
+        let (lr, mu, wd, nest, first) = (
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+            self.nesterov,
+            !self.started,
+        );
+        let mut i = 0;
+        let buf = &mut self.buf;
+        model.visit_mut(&mut |p: &mut Param| {
+            if buf.len() <= i {
+                buf.push(vec![0.0; p.len()]);
+            }
+            let b = &mut buf[i];
+            let upd = |w: &mut [f32], g: &[f32], b: &mut [f32], _: &mut [f32]| {
+                for ((w, &g), b) in w.iter_mut().zip(g).zip(b.iter_mut()) {
+                    let mut d = g + wd * *w;
+                    if mu != 0.0 {
+                        *b = if first { d } else { mu * *b + d };
+                        d = if nest { d + mu * *b } else { *b };
+                    }
+                    *w -= lr * d;
+                }
+            };
+            par_update(&mut p.value, &p.grad, b, None, &upd);
+            i += 1;
+        });
+        self.started = true;
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+/// Adam, or AdamW when `decoupled`.
+#[derive(Clone, Debug)]
+pub struct Adam {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub decoupled: bool,
+    t: u64,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl Adam {
+    pub fn new(
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        decoupled: bool,
+    ) -> Self {
+        Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.t
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, model: &mut dyn Parameters) {
+        self.t += 1;
+        let t = self.t as i32;
+        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.eps, self.lr);
+        let bc1 = 1.0 - (b1 as f64).powi(t);
+        let bc2 = 1.0 - (b2 as f64).powi(t);
+        let step = (lr as f64 / bc1) as f32;
+        let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
+        let (wd_l2, decay) = if self.decoupled {
+            (0.0, 1.0 - lr * self.weight_decay)
+        } else {
+            (self.weight_decay, 1.0)
+        };
+        let (ms, vs) = (&mut self.m, &mut self.v);
+        let mut i = 0;
+        model.visit_mut(&mut |p: &mut Param| {
+            if ms.len() <= i {
+                ms.push(vec![0.0; p.len()]);
+                vs.push(vec![0.0; p.len()]);
+            }
+            let upd = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let g = g + wd_l2 * *w;
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    let denom = v.sqrt() * inv_sqrt_bc2 + eps;
+                    *w = *w * decay - step * *m / denom;
+                }
+            };
+            par_update(&mut p.value, &p.grad, &mut ms[i], Some(&mut vs[i]), &upd);
+            i += 1;
+        });
+    }
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
+/// Apply `f` to matching chunks of `(w, g, m, v)`, vectorized, in parallel for large
+/// buffers.
+fn par_update<F>(w: &mut [f32], g: &[f32], m: &mut [f32], v: Option<&mut Vec<f32>>, f: &F)
+where
+    F: Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
+{
+    let f = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
+        super::simd::dispatch(
+            #[inline(always)]
+            || f(w, g, m, v),
+        )
+    };
+    let mut empty: Vec<f32> = Vec::new();
+    let v: &mut [f32] = match v {
+        Some(v) => v,
+        None => &mut empty,
+    };
+    let has_v = !v.is_empty();
+    if w.len() >= PAR_MIN && crate::threads::threads() > 1 {
+        if has_v {
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((w, g), m), v)| f(w, g, m, v));
+        } else {
+            w.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .for_each(|((w, g), m)| f(w, g, m, &mut []));
+        }
+    } else {
+        f(w, g, m, v);
+    }
+}
+
+/// The global L2 norm of every gradient, `sqrt(sum_p ||g_p||^2)`, in f64.
+pub fn grad_norm(model: &mut dyn Parameters) -> f64 {
+    let mut s = 0.0f64;
+    model.visit_mut(&mut |p| {
+        s += p.grad.iter().map(|&g| (g as f64) * (g as f64)).sum::<f64>();
+    });
+    s.sqrt()
+}
+
+/// Clip by global norm: if `||g|| > max_norm`, scale every gradient by `max_norm/||g||`.
+/// Returns the norm before clipping (PyTorch's `clip_grad_norm_`).
+pub fn clip_grad_norm(model: &mut dyn Parameters, max_norm: f64) -> f64 {
+    let n = grad_norm(model);
+    if n > max_norm && n > 0.0 {
+        let s = (max_norm / (n + 1e-6)) as f32;
+        model.visit_mut(&mut |p| p.grad.iter_mut().for_each(|g| *g *= s));
+    }
+    n
+}
