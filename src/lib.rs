@@ -12,6 +12,38 @@
 //! | the variational auto-encoder (variational free energy) | [`models::vae`] |
 //! | data: MNIST (IDX), UCI digits (embedded) | [`data`] |
 //!
+//! ## The engine in one screen
+//!
+//! ```
+//! use ebm::nn::{init::Init, optim::OptimConfig, ActivationKind, Cost, Parallelism,
+//!               Parameters, Reduction, Sequential, SquaredError};
+//! use ndarray::Array2;
+//! use rand::SeedableRng;
+//!
+//! let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
+//! // z_0 = x -> Linear -> SiLU -> Linear = z_K, widths checked when built.
+//! let mut net = Sequential::mlp(2, &[16], 1, ActivationKind::Silu, Init::PyTorchDefault, &mut rng);
+//! let mut ws = net.workspace(64); // states and adjoints, made once
+//! let mut opt = OptimConfig::adam(1e-2).build();
+//! let x = Array2::from_shape_fn((64, 2), |(i, j)| (i as f32 / 32.0 - 1.0) * (j as f32 + 1.0));
+//! let y = x.map_axis(ndarray::Axis(1), |r| r[0] * r[1]).insert_axis(ndarray::Axis(1)); // [64, 1]
+//! let mut dc = Array2::zeros((64, 1));
+//! let mut first = 0.0;
+//! for step in 0..300 {
+//!     let out = net.forward(x.view(), &mut ws, Parallelism::None); // fprop: [64, 1]
+//!     let c = SquaredError(Reduction::Mean).cost_grad(out, y.view(), dc.view_mut());
+//!     if step == 0 { first = c; }
+//!     net.zero_grad();
+//!     net.backward(dc.view(), &mut ws, true, Parallelism::None); // bprop: dC/dz_k, dC/dw_k
+//!     opt.step(&mut net);
+//! }
+//! let out = net.forward(x.view(), &mut ws, Parallelism::None);
+//! let last = SquaredError(Reduction::Mean).cost(out, y.view());
+//! assert!(last < 0.2 * first, "{first} -> {last}");
+//! let dc_dx = ws.grad(0); // the input gradient a sampler uses, [64, 2]
+//! assert_eq!(dc_dx.dim(), (64, 2));
+//! ```
+//!
 //! Conventions: the first axis of every array is the batch; f32 for training, f64 for
 //! accumulated losses and likelihoods; units (`nats`, `bits`) are in names; every entry
 //! point takes a seed.

@@ -56,7 +56,25 @@ pub enum EvalCmd {
 
 /// Parse the command line and run it.
 pub fn run() -> ebm::Result<()> {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // Clap's message is several lines (error, usage, hint): keep the first.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("bad arguments");
+            eprintln!("{} (try --help)", first.trim_end());
+            std::process::exit(2);
+        }
+    };
     ebm::threads::set_threads(cli.threads)?;
     ebm::threads::in_pool(move || dispatch(cli))
 }

@@ -68,17 +68,19 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// `ln(1 + u)` for `u >= 0`, accurate for small `u`: with `w = 1 + u` rounded,
+/// `ln(w) * u / (w - 1)` cancels the rounding of `w` (Goldberg 1991, Theorem 4).
+#[inline(always)]
+pub fn ln_1p(u: f32) -> f32 {
+    let w = 1.0 + u;
+    let d = w - 1.0;
+    if d == 0.0 { u } else { ln(w) * (u / d) }
+}
+
 /// `ln(1 + e^x)`, stable: `max(x, 0) + ln(1 + e^-|x|)`.
 #[inline(always)]
 pub fn softplus(x: f32) -> f32 {
-    let u = exp(-x.abs());
-    // ln(1+u) for u in (0, 1]; for tiny u use u (ln(1+u) ~ u, and 1+u rounds to 1).
-    let l = if u < 1e-4 {
-        u - 0.5 * u * u
-    } else {
-        ln(1.0 + u)
-    };
-    x.max(0.0) + l
+    x.max(0.0) + ln_1p(exp(-x.abs()))
 }
 
 /// `tanh x`: odd polynomial near 0 (Cephes `tanhf`), `1 - 2/(e^{2|x|}+1)` elsewhere.
@@ -148,6 +150,11 @@ mod tests {
             x += 0.00731;
         }
         assert_eq!(tanh(0.0), 0.0);
+        let mut u = 1e-30f32;
+        while u < 1.0 {
+            assert!(rel(ln_1p(u), (u as f64).ln_1p()) < 1e-6, "ln_1p({u})");
+            u *= 1.07;
+        }
         assert!(rel(tanh(1e-5), 1e-5f64.tanh()) < 1e-6);
     }
 }

@@ -82,8 +82,13 @@ impl Module for Linear {
         if small::fprop(self, z_in, z_out.view_mut()) {
             return;
         }
-        let b = self.bias.view2(); // [1, out]
-        z_out.assign(&b.broadcast(z_out.dim()).expect("bias broadcast"));
+        let b = &self.bias.value; // [out]
+        for mut row in z_out.rows_mut() {
+            match row.as_slice_mut() {
+                Some(r) => r.copy_from_slice(b),
+                None => row.iter_mut().zip(b).for_each(|(r, &b)| *r = b),
+            }
+        }
         matmul(z_in, self.weight.view2().t(), z_out, true, par); // [b,in]x[in,out] -> [b,out]
     }
     fn bprop_input(

@@ -304,13 +304,11 @@ impl Sequential {
             one(&mut pool[0], y, energy, grad);
             return;
         }
-        let ychunks: Vec<_> = y.axis_chunks_iter(Axis(0), rows_per).collect();
-        let gchunks: Vec<_> = grad.axis_chunks_iter_mut(Axis(0), rows_per).collect();
-        pool[..ychunks.len()]
+        pool[..parts]
             .par_iter_mut()
-            .zip(ychunks)
+            .zip(y.axis_chunks_iter(Axis(0), rows_per).into_par_iter())
             .zip(energy.par_chunks_mut(rows_per))
-            .zip(gchunks)
+            .zip(grad.axis_chunks_iter_mut(Axis(0), rows_per).into_par_iter())
             .for_each(|(((ws, y), e), g)| one(ws, y, e, g));
     }
 }

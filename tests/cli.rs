@@ -1,0 +1,219 @@
+//! The `ebm` command end to end: the main job, the benches' JSON, checkpoints through
+//! train/eval, and bad input giving one-line errors with a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ebm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(args)
+        .output()
+        .expect("run ebm")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ebm-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn one_line_error(o: &Output, needles: &[&str]) {
+    let (_, err) = text(o);
+    assert!(!o.status.success(), "expected failure, got success: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "error is not one line: {err:?}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "`{n}` not in {err:?}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn main_job_trains_the_vae_on_embedded_digits() {
+    let o = ebm(&[]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter_map(|l| {
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect();
+            (v.len() == 5).then_some(v)
+        })
+        .collect();
+    assert_eq!(rows.len(), 20, "{out}");
+    let (first, last) = (rows[0][2], rows[19][2]);
+    // The stated expectation: about 32 after epoch 1, about 26 after epoch 20.
+    assert!(last < first && last < 28.0, "test loss {first} -> {last}");
+}
+
+#[test]
+fn bench_langevin_prints_one_json_line_per_run() {
+    let o = ebm(&[
+        "--threads",
+        "1",
+        "bench",
+        "langevin",
+        "--chains",
+        "300",
+        "--steps",
+        "5",
+        "--repeat",
+        "2",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["workload"], "langevin");
+        assert_eq!(v["threads"], 1);
+        assert_eq!(v["chains"], 300);
+        assert!(v["seconds"].as_f64().unwrap() > 0.0);
+        assert!(v["mean_energy_end"].as_f64().unwrap().is_finite());
+    }
+}
+
+#[test]
+fn train_save_eval_round_trip_and_a_mis_shaped_checkpoint() {
+    let d = tmpdir("ckpt");
+    let ck = d.join("vae.safetensors");
+    let cks = ck.to_str().unwrap();
+    let o = ebm(&[
+        "train", "vae", "--epochs", "2", "--hidden", "32", "--latent", "4", "--save", cks,
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = ebm(&["eval", "vae", "--checkpoint", cks]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("test loss") && out.contains("nats/image"),
+        "{out}"
+    );
+    // Edit the config so the model no longer matches the tensors.
+    let cfg_path = d.join("vae.json");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    v["vae"]["hidden"] = serde_json::json!([16]);
+    std::fs::write(&cfg_path, serde_json::to_string(&v).unwrap()).unwrap();
+    let o = ebm(&["eval", "vae", "--checkpoint", cks]);
+    one_line_error(&o, &["encoder.0.weight", "[16, 64]", "[32, 64]"]);
+}
+
+#[test]
+fn missing_or_corrupt_mnist_is_a_one_line_error_naming_the_file() {
+    let o = ebm(&[
+        "bench",
+        "vae",
+        "--data",
+        "/nonexistent/mnist",
+        "--epochs",
+        "1",
+    ]);
+    one_line_error(&o, &["/nonexistent/mnist"]);
+    let d = tmpdir("mnist");
+    for (name, bytes) in [
+        (
+            "train-images-idx3-ubyte",
+            &b"\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x1c\x00\x00\x00\x1cshort"[..],
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            &b"\x00\x00\x08\x01\x00\x00\x00\x02\x00\x01"[..],
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            &b"\x00\x00\x08\x03\x00\x00\x00\x01\x00\x00\x00\x1c\x00\x00\x00\x1c"[..],
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            &b"\x00\x00\x08\x01\x00\x00\x00\x01\x00"[..],
+        ),
+    ] {
+        std::fs::write(d.join(name), bytes).unwrap();
+    }
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--data",
+        d.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    one_line_error(&o, &["train-images-idx3-ubyte", "truncated"]);
+    // Wrong magic.
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        b"\x12\x34\x56\x78garbage",
+    )
+    .unwrap();
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--data",
+        d.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    one_line_error(&o, &["train-images-idx3-ubyte"]);
+}
+
+#[test]
+fn bad_settings_are_one_line_errors() {
+    one_line_error(&ebm(&["train", "vae", "--lr=-1"]), &["--lr"]);
+    one_line_error(
+        &ebm(&["train", "vae", "--optimizer", "rmsprop"]),
+        &["--optimizer", "rmsprop"],
+    );
+    one_line_error(&ebm(&["train", "vae", "--latent", "0"]), &["latent"]);
+    one_line_error(
+        &ebm(&["eval", "vae", "--checkpoint", "/nonexistent/x.safetensors"]),
+        &["/nonexistent/x.json"],
+    );
+}
+
+#[test]
+fn lagrangian_command_reports_vanishing_residuals() {
+    let o = ebm(&["lagrangian"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("stationarity residuals at the solution"))
+        .unwrap();
+    let nums: Vec<f64> = line
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 3, "{line}");
+    assert!(nums.iter().all(|&r| r < 1e-5), "{line}");
+    let off = out
+        .lines()
+        .find(|l| l.starts_with("with z_2 moved"))
+        .unwrap();
+    assert!(
+        off.contains("lambda") && !off.contains("lambda 0.00e0"),
+        "{off}"
+    );
+}
+
+#[test]
+fn argument_errors_are_one_line() {
+    one_line_error(
+        &ebm(&["bench", "langevin", "--chains", "many"]),
+        &["--chains", "many"],
+    );
+    one_line_error(&ebm(&["no-such-command"]), &["no-such-command"]);
+}
