@@ -90,28 +90,6 @@ impl Cost for SquaredError {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BernoulliLogits(pub Reduction);
 
-impl BernoulliLogits {
-    /// Per-row cost `sum_j softplus(l_j) - y_j l_j` into `rows` (`[batch]`), f64.
-    pub fn per_row(logits: ArrayView2<f32>, target: ArrayView2<f32>, rows: &mut [f64]) {
-        for ((r, l), t) in rows
-            .iter_mut()
-            .zip(logits.axis_iter(Axis(0)))
-            .zip(target.axis_iter(Axis(0)))
-        {
-            let mut acc = 0.0f32;
-            let mut sum = 0.0f64;
-            for (j, (&l, &t)) in l.iter().zip(t.iter()).enumerate() {
-                acc += fm::softplus(l) - t * l;
-                if j % 64 == 63 {
-                    sum += acc as f64;
-                    acc = 0.0;
-                }
-            }
-            *r = sum + acc as f64;
-        }
-    }
-}
-
 /// One Bernoulli term from a logit: `(softplus(l) - t l, sigmoid(l) - t)`, sharing
 /// one `exp(-|l|)` between the cost and its gradient.
 #[inline(always)]

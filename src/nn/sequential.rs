@@ -229,10 +229,15 @@ impl Sequential {
     /// The input gradient only (what a sampler needs): fills `dC/dz_k` for every `k`
     /// without touching the weights' gradients. `ws` must hold a forward pass.
     pub fn backward_input(&self, grad_out: ArrayView2<f32>, ws: &mut Workspace, par: Parallelism) {
+        let k = self.layers.len();
+        view_mut(&mut ws.g[k], ws.batch, self.dims[k]).assign(&grad_out);
+        self.input_adjoints(ws, par);
+    }
+
+    /// `dC/dz_k = (dg_k/dz_k)^T dC/dz_{k+1}` for k = K-1 .. 0, from `dC/dz_K` in `ws`.
+    fn input_adjoints(&self, ws: &mut Workspace, par: Parallelism) {
         let b = ws.batch;
-        let kk = self.layers.len();
-        view_mut(&mut ws.g[kk], b, self.dims[kk]).assign(&grad_out);
-        for k in (0..kk).rev() {
+        for k in (0..self.layers.len()).rev() {
             let (glo, ghi) = ws.g.split_at_mut(k + 1);
             self.layers[k].bprop_input(
                 view(&ws.z[k], b, self.dims[k]),
@@ -283,18 +288,8 @@ impl Sequential {
                     .zip(out.iter())
                     .for_each(|(e, &o)| *e = o);
                 let b = end - start;
-                let k = self.layers.len();
-                ws.g[k][..b].iter_mut().for_each(|v| *v = 1.0);
-                for k in (0..k).rev() {
-                    let (glo, ghi) = ws.g.split_at_mut(k + 1);
-                    self.layers[k].bprop_input(
-                        view(&ws.z[k], b, self.dims[k]),
-                        view(&ws.z[k + 1], b, self.dims[k + 1]),
-                        view(&ghi[0], b, self.dims[k + 1]),
-                        view_mut(&mut glo[k], b, self.dims[k]),
-                        Parallelism::None,
-                    );
-                }
+                ws.g[self.layers.len()][..b].fill(1.0); // dE/dz_K = 1
+                self.input_adjoints(ws, Parallelism::None);
                 g.slice_mut(ndarray::s![start..end, ..])
                     .assign(&view(&ws.g[0], b, self.dims[0]));
                 start = end;
