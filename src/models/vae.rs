@@ -132,8 +132,6 @@ struct Buffers {
     z: Vec<f32>,
     dmu: Vec<f32>,
     dlv: Vec<f32>,
-    dout: Vec<f32>,
-    batch_x: Vec<f32>,
 }
 
 /// A VAE: encoder chain, two heads (mean, log-variance), decoder chain.
@@ -216,8 +214,16 @@ impl Vae {
         train: bool,
     ) -> Result<VaeLoss> {
         self.check_width(&x)?;
+        self.encoder.input_mut(&mut self.enc_ws, x.nrows()).assign(&x);
+        self.forward_backward_ws(rng, train)
+    }
+
+    /// [`Vae::forward_backward`] on the batch already written into the encoder's input
+    /// state (no copy).
+    fn forward_backward_ws(&mut self, rng: &mut impl Rng, train: bool) -> Result<VaeLoss> {
         let par = crate::threads::gemm_parallelism();
-        let (b, l, d) = (x.nrows(), self.config.latent, self.config.input_dim);
+        let b = self.enc_ws.batch();
+        let (l, d) = (self.config.latent, self.config.input_dim);
         let w = self.config.kl_weight;
         let Vae {
             encoder,
@@ -240,9 +246,8 @@ impl Vae {
         ] {
             grow(v, b * l);
         }
-        grow(&mut buf.dout, b * d);
         // Encoder and heads.
-        let h = encoder.forward(x, enc_ws, par); // [b, H]
+        let h = encoder.forward_from_ws(enc_ws, par); // [b, H]
         mu_head.fprop(h, v2m(&mut buf.mu, b, l), par); // [b, L]
         logvar_head.fprop(h, v2m(&mut buf.lv, b, l), par); // [b, L]
         // Reparameterize: z = mu + eps * exp(lv / 2).
@@ -255,17 +260,18 @@ impl Vae {
             buf.z[i] = m + e * s;
             kl += -0.5 * (1.0 + lv as f64 - (m as f64) * (m as f64) - (s as f64) * (s as f64));
         }
-        // Decoder energy.
-        let out = decoder.forward(v2(&buf.z, b, l), dec_ws, par); // [b, D]
+        // Decoder energy; its gradient goes straight into the decoder's last adjoint.
+        decoder.forward(v2(&buf.z, b, l), dec_ws, par); // [b, D]
+        let x = enc_ws.state(0); // [b, D]
+        let (out, mut dout) = dec_ws.out_and_grad_out_mut();
         let recon = match config.likelihood {
             Likelihood::Bernoulli => {
-                BernoulliLogits(Reduction::Sum).cost_grad(out, x, v2m(&mut buf.dout, b, d))
+                BernoulliLogits(Reduction::Sum).cost_grad(out, x, dout.view_mut())
             }
             Likelihood::Gaussian { sigma } => {
                 let is2 = 1.0 / (sigma * sigma);
                 let mut r = 0.0f64;
-                let mut g = v2m(&mut buf.dout, b, d);
-                ndarray::Zip::from(&mut g)
+                ndarray::Zip::from(&mut dout)
                     .and(&out)
                     .and(&x)
                     .for_each(|g, &o, &t| {
@@ -295,7 +301,7 @@ impl Vae {
             return Ok(loss);
         }
         // Backward through the decoder to z.
-        decoder.backward(v2(&buf.dout, b, d), dec_ws, true, par);
+        decoder.backward_from_ws(dec_ws, true, par);
         let dz = dec_ws.grad(0); // [b, L]
         // dF/dmu = dz + w mu;  dF/dlv = dz eps s / 2 + w (e^lv - 1) / 2.
         for (i, &g) in dz.iter().enumerate() {
@@ -320,8 +326,15 @@ impl Vae {
         rng: &mut impl Rng,
         opt: &mut dyn Optimizer,
     ) -> Result<VaeLoss> {
+        self.check_width(&x)?;
+        self.encoder.input_mut(&mut self.enc_ws, x.nrows()).assign(&x);
+        self.step_ws(rng, opt)
+    }
+
+    /// One optimizer step on the batch already in the encoder's input state.
+    fn step_ws(&mut self, rng: &mut impl Rng, opt: &mut dyn Optimizer) -> Result<VaeLoss> {
         self.zero_grad();
-        let l = self.forward_backward(x, rng, true)?;
+        let l = self.forward_backward_ws(rng, true)?;
         if let Some(c) = self.clip_norm {
             crate::nn::optim::clip_grad_norm(self, c);
         }
@@ -343,27 +356,16 @@ impl Vae {
             return Err(Error::invalid("batch", "must be positive"));
         }
         let n = data.nrows();
-        let d = data.ncols();
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(rng);
         let mut total = VaeLoss::default();
-        let mut xb = std::mem::take(&mut self.buf.batch_x);
-        grow(&mut xb, batch * d);
         for idx in order.chunks(batch) {
-            let nb = idx.len();
-            for (r, &i) in idx.iter().enumerate() {
-                xb[r * d..(r + 1) * d].copy_from_slice(data.row(i).as_slice().expect("row"));
+            let mut xb = self.encoder.input_mut(&mut self.enc_ws, idx.len()); // [nb, D]
+            for (mut row, &i) in xb.rows_mut().into_iter().zip(idx) {
+                row.assign(&data.row(i));
             }
-            let l = self.train_step(v2(&xb, nb, d), rng, opt);
-            match l {
-                Ok(l) => total.add(&l),
-                Err(e) => {
-                    self.buf.batch_x = xb;
-                    return Err(e);
-                }
-            }
+            total.add(&self.step_ws(rng, opt)?);
         }
-        self.buf.batch_x = xb;
         Ok(total)
     }
 

@@ -185,9 +185,20 @@ impl Sequential {
         par: Parallelism,
     ) -> ArrayView2<'w, f32> {
         self.check_input(&x);
-        let b = x.nrows();
-        ws.ensure(&self.dims, b);
-        view_mut(&mut ws.z[0], b, self.dims[0]).assign(&x);
+        self.input_mut(ws, x.nrows()).assign(&x);
+        self.forward_from_ws(ws, par)
+    }
+
+    /// The input state `z_0` of `ws`, sized for `batch` rows, for a caller that writes
+    /// its batch there directly (saving a copy) before [`Sequential::forward_from_ws`].
+    pub fn input_mut<'w>(&self, ws: &'w mut Workspace, batch: usize) -> ArrayViewMut2<'w, f32> {
+        ws.ensure(&self.dims, batch);
+        view_mut(&mut ws.z[0], batch, self.dims[0])
+    }
+
+    /// fprop from the input already in `ws` (see [`Sequential::input_mut`]).
+    pub fn forward_from_ws<'w>(&self, ws: &'w mut Workspace, par: Parallelism) -> ArrayView2<'w, f32> {
+        let b = ws.batch;
         for (k, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = ws.z.split_at_mut(k + 1);
             let zin = view(&lo[k], b, self.dims[k]);
