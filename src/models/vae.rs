@@ -214,7 +214,9 @@ impl Vae {
         train: bool,
     ) -> Result<VaeLoss> {
         self.check_width(&x)?;
-        self.encoder.input_mut(&mut self.enc_ws, x.nrows()).assign(&x);
+        self.encoder
+            .input_mut(&mut self.enc_ws, x.nrows())
+            .assign(&x);
         self.forward_backward_ws(rng, train)
     }
 
@@ -327,7 +329,9 @@ impl Vae {
         opt: &mut dyn Optimizer,
     ) -> Result<VaeLoss> {
         self.check_width(&x)?;
-        self.encoder.input_mut(&mut self.enc_ws, x.nrows()).assign(&x);
+        self.encoder
+            .input_mut(&mut self.enc_ws, x.nrows())
+            .assign(&x);
         self.step_ws(rng, opt)
     }
 

@@ -111,13 +111,19 @@ impl Module for Linear {
         par: Parallelism,
     ) {
         matmul(lam_out.t(), z_in, self.weight.grad2_mut(), true, par); // [out,b]x[b,in] -> [out,in]
-        let mut gb = self.bias.grad2_mut(); // [1, out]
-        for row in lam_out.axis_iter(Axis(0)) {
-            gb.row_mut(0)
-                .iter_mut()
-                .zip(row.iter())
-                .for_each(|(g, &l)| *g += l);
-        }
+        // db += sum over rows of lam_out (vectorized along the row).
+        let gb = &mut self.bias.grad;
+        crate::nn::simd::dispatch(
+            #[inline(always)]
+            || {
+                for row in lam_out.axis_iter(Axis(0)) {
+                    match row.as_slice() {
+                        Some(r) => gb.iter_mut().zip(r).for_each(|(g, &l)| *g += l),
+                        None => gb.iter_mut().zip(row.iter()).for_each(|(g, &l)| *g += l),
+                    }
+                }
+            },
+        );
     }
     fn box_clone(&self) -> Box<dyn Module> {
         Box::new(self.clone())

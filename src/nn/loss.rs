@@ -10,6 +10,7 @@
 //!   `dC/dm = (m - y) e^{-v}`, `dC/dv = 1/2 (1 - (y - m)^2 e^{-v})`.
 
 use super::fastmath as fm;
+use ndarray::parallel::prelude::*;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 use serde::{Deserialize, Serialize};
 
@@ -115,13 +116,11 @@ impl Cost for BernoulliLogits {
         check(&out, &target, target.ncols(), "bernoulli cross-entropy");
         let s = self.0.scale(out.len());
         let sf = s as f32;
-        let mut total = 0.0f64;
-        for ((mut g, l), t) in grad
-            .axis_iter_mut(Axis(0))
-            .zip(out.axis_iter(Axis(0)))
-            .zip(target.axis_iter(Axis(0)))
-        {
-            let row = match (g.as_slice_mut(), l.as_slice(), t.as_slice()) {
+        let row_cost = |mut g: ndarray::ArrayViewMut1<f32>,
+                        l: ndarray::ArrayView1<f32>,
+                        t: ndarray::ArrayView1<f32>|
+         -> f64 {
+            match (g.as_slice_mut(), l.as_slice(), t.as_slice()) {
                 (Some(g), Some(l), Some(t)) => super::simd::dispatch(
                     #[inline(always)]
                     || {
@@ -159,9 +158,37 @@ impl Cost for BernoulliLogits {
                     }
                     r
                 }
-            };
-            total += row;
-        }
+            }
+        };
+        let part_cost = |mut g: ArrayViewMut2<f32>, l: ArrayView2<f32>, t: ArrayView2<f32>| {
+            let mut total = 0.0f64;
+            for ((g, l), t) in g
+                .axis_iter_mut(Axis(0))
+                .zip(l.axis_iter(Axis(0)))
+                .zip(t.axis_iter(Axis(0)))
+            {
+                total += row_cost(g, l, t);
+            }
+            total
+        };
+        // Large batches: one contiguous block of rows per thread, partial sums kept on the
+        // stack and added in order, so the result depends only on the thread count.
+        let parts = crate::threads::threads()
+            .clamp(1, 64)
+            .min(out.nrows().max(1));
+        let total = if out.len() >= 1 << 16 && parts > 1 {
+            let rows = out.nrows().div_ceil(parts);
+            let mut partial = [0.0f64; 64];
+            partial[..parts]
+                .par_iter_mut()
+                .zip(grad.axis_chunks_iter_mut(Axis(0), rows).into_par_iter())
+                .zip(out.axis_chunks_iter(Axis(0), rows).into_par_iter())
+                .zip(target.axis_chunks_iter(Axis(0), rows).into_par_iter())
+                .for_each(|(((p, g), l), t)| *p = part_cost(g, l, t));
+            partial[..parts].iter().sum()
+        } else {
+            part_cost(grad, out, target)
+        };
         total * s
     }
 }

@@ -197,7 +197,11 @@ impl Sequential {
     }
 
     /// fprop from the input already in `ws` (see [`Sequential::input_mut`]).
-    pub fn forward_from_ws<'w>(&self, ws: &'w mut Workspace, par: Parallelism) -> ArrayView2<'w, f32> {
+    pub fn forward_from_ws<'w>(
+        &self,
+        ws: &'w mut Workspace,
+        par: Parallelism,
+    ) -> ArrayView2<'w, f32> {
         let b = ws.batch;
         for (k, layer) in self.layers.iter().enumerate() {
             let (lo, hi) = ws.z.split_at_mut(k + 1);
