@@ -50,7 +50,10 @@
 
 pub mod bench;
 pub mod data;
+pub mod energy;
 pub mod error;
+pub mod gibbs;
+pub mod info;
 pub mod models;
 pub mod nn;
 pub mod threads;

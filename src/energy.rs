@@ -1,0 +1,1 @@
+//! Energies (in progress).

@@ -1,0 +1,1 @@
+//! Energies to probabilities (in progress).

@@ -1,0 +1,1 @@
+//! Information content of a latent (in progress).
