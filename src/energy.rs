@@ -1,1 +1,503 @@
-//! Energies (in progress).
+//! Energies `E(y)` over batches, and their gradients (SPEC sections 1 and 4).
+//!
+//! An [`Energy`] maps a batch `y: [batch, dim]` to energies `[batch]` (low = likely),
+//! and writes `dE/dy` into a caller's buffer — the one call a sampler or an estimator of
+//! `log Z` makes per step. Closed forms serve as oracles:
+//!
+//! - [`Quadratic`]: `E(y) = 1/2 (y - m)^T A (y - m)`, so that
+//!   `log Z_beta = log integral exp(-beta E) = d/2 log(2 pi / beta) - 1/2 log det A`.
+//! - [`GaussianMixture`]: `E(y) = -log sum_k w_k N(y; mu_k, s_k^2 I)`, so `log Z_1 = 0`.
+//! - [`DoubleWell`]: `E(y) = h (y^2 - 1)^2 + c y` in one dimension (two wells at about
+//!   `y = +-1`, a barrier of height `h`; no closed-form `Z`: quadrature is exact enough).
+//! - [`Banana`] (Haario et al. 1999): `E = y1^2/200 + (y2 + b y1^2 - 100 b)^2 / 2`,
+//!   `log Z_1 = log(20 pi)`.
+//!
+//! Neural energies wrap an engine chain ([`NeuralEnergy`]); [`FnEnergy`] wraps a user
+//! closure. Energies are f64 here (estimators accumulate in f64); a neural energy runs its
+//! network in f32 and converts at the boundary.
+//!
+//! A latent-variable energy `E(y, z)` is a [`LatentEnergy`].
+
+use crate::nn::{Parallelism, Sequential, Workspace};
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use std::sync::Mutex;
+
+/// A batched energy `E(y)` with its gradient.
+pub trait Energy: Send + Sync {
+    /// Width of `y`.
+    fn dim(&self) -> usize;
+    /// `out[i] = E(y[i, :])`, `y: [batch, dim]`, `out: [batch]`.
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]);
+    /// Energies and `grad[i, :] = dE/dy (y[i, :])`.
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], grad: ArrayViewMut2<f64>);
+    /// `log integral exp(-beta E(y)) dy` when known in closed form.
+    fn log_z(&self, _beta: f64) -> Option<f64> {
+        None
+    }
+    /// A short name for messages and plots.
+    fn name(&self) -> String {
+        "energy".into()
+    }
+}
+
+/// A latent-variable energy `E(y, z)` (lecture: `E(y, z) = C(y, Dec(z))`).
+pub trait LatentEnergy: Send + Sync {
+    /// Width of `y`.
+    fn dim_y(&self) -> usize;
+    /// Width of `z`.
+    fn dim_z(&self) -> usize;
+    /// `out[i] = E(y[i, :], z[i, :])`.
+    fn energy(&self, y: ArrayView2<f64>, z: ArrayView2<f64>, out: &mut [f64]);
+    /// Energies and `dE/dz` (what inference by gradient descent on `z` needs).
+    fn energy_grad_z(
+        &self,
+        y: ArrayView2<f64>,
+        z: ArrayView2<f64>,
+        out: &mut [f64],
+        grad_z: ArrayViewMut2<f64>,
+    );
+}
+
+fn check_beta(beta: f64) -> Result<()> {
+    if beta.is_finite() && beta > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "beta",
+            format!("{beta} is not a finite positive number"),
+        ))
+    }
+}
+
+/// Cholesky factor `L` (lower, `A = L L^T`) of a symmetric positive definite matrix.
+pub(crate) fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>> {
+    let n = a.nrows();
+    if a.ncols() != n {
+        return Err(Error::Shape {
+            what: format!("{what} (a square matrix)"),
+            expected: vec![n, n],
+            found: vec![a.nrows(), a.ncols()],
+        });
+    }
+    let mut l = Array2::<f64>::zeros((n, n));
+    for i in 0..n {
+        for j in 0..=i {
+            if (a[[i, j]] - a[[j, i]]).abs()
+                > 1e-9 * (a[[i, j]].abs() + a[[j, i]].abs()).max(1e-300)
+            {
+                return Err(Error::invalid(what, format!("not symmetric at [{i}, {j}]")));
+            }
+            let mut s = a[[i, j]];
+            for k in 0..j {
+                s -= l[[i, k]] * l[[j, k]];
+            }
+            if i == j {
+                if !(s > 0.0) {
+                    return Err(Error::invalid(
+                        what,
+                        format!("not positive definite (pivot {i} is {s:e})"),
+                    ));
+                }
+                l[[i, i]] = s.sqrt();
+            } else {
+                l[[i, j]] = s / l[[j, j]];
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// `E(y) = 1/2 (y - m)^T A (y - m)` with `A` symmetric positive definite.
+#[derive(Clone, Debug)]
+pub struct Quadratic {
+    pub mean: Vec<f64>,
+    pub a: Array2<f64>,
+    log_det_a: f64,
+}
+
+impl Quadratic {
+    /// Checks that `A` is `[d, d]`, symmetric and positive definite.
+    pub fn new(mean: Vec<f64>, a: Array2<f64>) -> Result<Self> {
+        if a.nrows() != mean.len() {
+            return Err(Error::Shape {
+                what: "quadratic energy: A for the mean".into(),
+                expected: vec![mean.len(), mean.len()],
+                found: vec![a.nrows(), a.ncols()],
+            });
+        }
+        let l = cholesky(a.view(), "quadratic energy A")?;
+        let log_det_a = 2.0 * (0..l.nrows()).map(|i| l[[i, i]].ln()).sum::<f64>();
+        Ok(Quadratic { mean, a, log_det_a })
+    }
+    /// Diagonal `A = diag(1 / sigma_i^2)`: the Gaussian with standard deviations `sigma`.
+    pub fn diagonal(mean: Vec<f64>, sigma: &[f64]) -> Result<Self> {
+        let d = sigma.len();
+        let mut a = Array2::zeros((d, d));
+        for (i, &s) in sigma.iter().enumerate() {
+            a[[i, i]] = 1.0 / (s * s);
+        }
+        Self::new(mean, a)
+    }
+    /// `log det A`.
+    pub fn log_det(&self) -> f64 {
+        self.log_det_a
+    }
+}
+
+impl Energy for Quadratic {
+    fn dim(&self) -> usize {
+        self.mean.len()
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        let d = self.dim();
+        let mut r = vec![0.0; d];
+        for (o, row) in out.iter_mut().zip(y.rows()) {
+            for (k, v) in r.iter_mut().enumerate() {
+                *v = row[k] - self.mean[k];
+            }
+            let mut e = 0.0;
+            for i in 0..d {
+                let mut s = 0.0;
+                for j in 0..d {
+                    s += self.a[[i, j]] * r[j];
+                }
+                e += r[i] * s;
+            }
+            *o = 0.5 * e;
+        }
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        let d = self.dim();
+        let mut r = vec![0.0; d];
+        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
+            for (k, v) in r.iter_mut().enumerate() {
+                *v = row[k] - self.mean[k];
+            }
+            let mut e = 0.0;
+            for i in 0..d {
+                let mut s = 0.0;
+                for j in 0..d {
+                    s += self.a[[i, j]] * r[j];
+                }
+                g[i] = s; // (A (y - m))_i
+                e += r[i] * s;
+            }
+            *o = 0.5 * e;
+        }
+    }
+    fn log_z(&self, beta: f64) -> Option<f64> {
+        let d = self.dim() as f64;
+        Some(0.5 * d * (2.0 * std::f64::consts::PI / beta).ln() - 0.5 * self.log_det_a)
+    }
+    fn name(&self) -> String {
+        format!("quadratic-{}d", self.dim())
+    }
+}
+
+/// `E(y) = -log sum_k w_k N(y; mu_k, s_k^2 I)`: a normalized mixture, `log Z_1 = 0`.
+#[derive(Clone, Debug)]
+pub struct GaussianMixture {
+    pub weights: Vec<f64>,
+    pub means: Vec<Vec<f64>>,
+    pub stds: Vec<f64>,
+}
+
+impl GaussianMixture {
+    /// Weights are normalized; every mean must have the same width; stds > 0.
+    pub fn new(weights: Vec<f64>, means: Vec<Vec<f64>>, stds: Vec<f64>) -> Result<Self> {
+        let k = weights.len();
+        if k == 0 || means.len() != k || stds.len() != k {
+            return Err(Error::invalid(
+                "gaussian mixture",
+                format!(
+                    "{} weights, {} means and {} stds must be equal and non-zero",
+                    k,
+                    means.len(),
+                    stds.len()
+                ),
+            ));
+        }
+        let d = means[0].len();
+        if let Some(i) = means.iter().position(|m| m.len() != d) {
+            return Err(Error::Shape {
+                what: format!("gaussian mixture mean {i}"),
+                expected: vec![d],
+                found: vec![means[i].len()],
+            });
+        }
+        if let Some(i) = stds.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::invalid(
+                "gaussian mixture stds",
+                format!("std {i} is {} (must be > 0)", stds[i]),
+            ));
+        }
+        let tot: f64 = weights.iter().sum();
+        if !(tot > 0.0) || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(Error::invalid(
+                "gaussian mixture weights",
+                "must be finite, >= 0, not all 0",
+            ));
+        }
+        Ok(GaussianMixture {
+            weights: weights.iter().map(|w| w / tot).collect(),
+            means,
+            stds,
+        })
+    }
+    /// `n` equal components with means on a circle of `radius` in the first two
+    /// coordinates of a `dim`-dimensional space (the 8-Gaussians toy set: n = 8, r = 2).
+    pub fn ring(n: usize, radius: f64, std: f64, dim: usize) -> Result<Self> {
+        let dim = dim.max(2);
+        let means = (0..n)
+            .map(|k| {
+                let t = 2.0 * std::f64::consts::PI * k as f64 / n.max(1) as f64;
+                let mut m = vec![0.0; dim];
+                m[0] = radius * t.cos();
+                m[1] = radius * t.sin();
+                m
+            })
+            .collect();
+        Self::new(vec![1.0; n], means, vec![std; n])
+    }
+
+    /// Per component `log w_k + log N(y; mu_k, s_k^2 I)` and the mixture's log-density.
+    fn log_terms(&self, y: &[f64], terms: &mut [f64]) -> f64 {
+        let d = y.len() as f64;
+        let mut mx = f64::NEG_INFINITY;
+        for (k, t) in terms.iter_mut().enumerate() {
+            let s2 = self.stds[k] * self.stds[k];
+            let r2: f64 = y
+                .iter()
+                .zip(&self.means[k])
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            *t = self.weights[k].ln()
+                - 0.5 * r2 / s2
+                - 0.5 * d * (2.0 * std::f64::consts::PI * s2).ln();
+            mx = mx.max(*t);
+        }
+        mx + terms.iter().map(|t| (t - mx).exp()).sum::<f64>().ln()
+    }
+}
+
+impl Energy for GaussianMixture {
+    fn dim(&self) -> usize {
+        self.means[0].len()
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        let mut terms = vec![0.0; self.weights.len()];
+        for (o, row) in out.iter_mut().zip(y.rows()) {
+            let row: Vec<f64> = row.to_vec();
+            *o = -self.log_terms(&row, &mut terms);
+        }
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        let mut terms = vec![0.0; self.weights.len()];
+        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
+            let row: Vec<f64> = row.to_vec();
+            let lp = self.log_terms(&row, &mut terms);
+            *o = -lp;
+            g.fill(0.0);
+            // dE/dy = sum_k r_k (y - mu_k) / s_k^2, r_k the responsibilities.
+            for (k, &t) in terms.iter().enumerate() {
+                let r = (t - lp).exp();
+                let s2 = self.stds[k] * self.stds[k];
+                for (j, gj) in g.iter_mut().enumerate() {
+                    *gj += r * (row[j] - self.means[k][j]) / s2;
+                }
+            }
+        }
+    }
+    fn log_z(&self, beta: f64) -> Option<f64> {
+        // Only beta = 1 has a closed form (the mixture is normalized).
+        ((beta - 1.0).abs() < 1e-15).then_some(0.0)
+    }
+    fn name(&self) -> String {
+        format!("gaussian-mixture-{}x{}d", self.weights.len(), self.dim())
+    }
+}
+
+/// `E(y) = h (y^2 - 1)^2 + c y` in one dimension.
+#[derive(Clone, Copy, Debug)]
+pub struct DoubleWell {
+    /// Barrier height between the wells.
+    pub height: f64,
+    /// Tilt: `c > 0` favours the left well.
+    pub tilt: f64,
+}
+
+impl Energy for DoubleWell {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        for (o, row) in out.iter_mut().zip(y.rows()) {
+            let v = row[0];
+            *o = self.height * (v * v - 1.0).powi(2) + self.tilt * v;
+        }
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
+            let v = row[0];
+            *o = self.height * (v * v - 1.0).powi(2) + self.tilt * v;
+            g[0] = 4.0 * self.height * v * (v * v - 1.0) + self.tilt;
+        }
+    }
+    fn name(&self) -> String {
+        "double-well".into()
+    }
+}
+
+/// The banana of Haario et al. (1999): `E = y1^2/200 + (y2 + b y1^2 - 100 b)^2 / 2`.
+#[derive(Clone, Copy, Debug)]
+pub struct Banana {
+    pub b: f64,
+}
+
+impl Energy for Banana {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        for (o, row) in out.iter_mut().zip(y.rows()) {
+            let (a, c) = (row[0], row[1]);
+            let u = c + self.b * a * a - 100.0 * self.b;
+            *o = a * a / 200.0 + 0.5 * u * u;
+        }
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
+            let (a, c) = (row[0], row[1]);
+            let u = c + self.b * a * a - 100.0 * self.b;
+            *o = a * a / 200.0 + 0.5 * u * u;
+            g[0] = a / 100.0 + u * 2.0 * self.b * a;
+            g[1] = u;
+        }
+    }
+    fn log_z(&self, beta: f64) -> Option<f64> {
+        // y1 ~ N(0, 100/beta), y2 | y1 ~ N(., 1/beta): Z = 2 pi sqrt(100) / beta.
+        Some((2.0 * std::f64::consts::PI * 10.0 / beta).ln())
+    }
+    fn name(&self) -> String {
+        "banana".into()
+    }
+}
+
+/// A user closure `E(y)` for one row, with its gradient given or by central differences.
+pub struct FnEnergy<F> {
+    dim: usize,
+    f: F,
+    grad: Option<Box<dyn Fn(&[f64], &mut [f64]) + Send + Sync>>,
+}
+
+impl<F: Fn(&[f64]) -> f64 + Send + Sync> FnEnergy<F> {
+    /// An energy from `f`; gradients by central differences (step `1e-6 (1 + |y_i|)`).
+    pub fn new(dim: usize, f: F) -> Self {
+        FnEnergy { dim, f, grad: None }
+    }
+    /// An energy from `f` with its exact gradient `g(y, out)`.
+    pub fn with_grad(
+        dim: usize,
+        f: F,
+        g: impl Fn(&[f64], &mut [f64]) + Send + Sync + 'static,
+    ) -> Self {
+        FnEnergy {
+            dim,
+            f,
+            grad: Some(Box::new(g)),
+        }
+    }
+}
+
+impl<F: Fn(&[f64]) -> f64 + Send + Sync> Energy for FnEnergy<F> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        for (o, row) in out.iter_mut().zip(y.rows()) {
+            *o = (self.f)(&row.to_vec());
+        }
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        let mut g = vec![0.0; self.dim];
+        for ((o, row), mut gr) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
+            let mut v = row.to_vec();
+            *o = (self.f)(&v);
+            match &self.grad {
+                Some(gf) => gf(&v, &mut g),
+                None => {
+                    for i in 0..self.dim {
+                        let h = 1e-6 * (1.0 + v[i].abs());
+                        let x0 = v[i];
+                        v[i] = x0 + h;
+                        let fp = (self.f)(&v);
+                        v[i] = x0 - h;
+                        let fm = (self.f)(&v);
+                        v[i] = x0;
+                        g[i] = (fp - fm) / (2.0 * h);
+                    }
+                }
+            }
+            gr.iter_mut().zip(&g).for_each(|(a, &b)| *a = b);
+        }
+    }
+    fn name(&self) -> String {
+        "closure".into()
+    }
+}
+
+/// A neural energy: an engine chain with a scalar output, run in f32.
+pub struct NeuralEnergy {
+    pub net: Sequential,
+    pool: Mutex<Vec<Workspace>>,
+}
+
+impl NeuralEnergy {
+    /// Wraps `net`, whose output width must be 1.
+    pub fn new(net: Sequential) -> Result<Self> {
+        if net.out_dim() != 1 {
+            return Err(Error::Shape {
+                what: "neural energy output".into(),
+                expected: vec![1],
+                found: vec![net.out_dim()],
+            });
+        }
+        Ok(NeuralEnergy {
+            net,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+impl Energy for NeuralEnergy {
+    fn dim(&self) -> usize {
+        self.net.in_dim()
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        let y32 = y.mapv(|v| v as f32); // [batch, dim]
+        let mut ws = self.net.workspace(y.nrows());
+        let e = self.net.forward(y32.view(), &mut ws, Parallelism::None); // [batch, 1]
+        out.iter_mut()
+            .zip(e.iter())
+            .for_each(|(o, &v)| *o = v as f64);
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
+        let y32 = y.mapv(|v| v as f32); // [batch, dim]
+        let mut e = vec![0.0f32; y.nrows()];
+        let mut g = Array2::<f32>::zeros(y.dim());
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        self.net
+            .energy_and_grad(y32.view(), &mut e, g.view_mut(), &mut pool, 256);
+        out.iter_mut().zip(&e).for_each(|(o, &v)| *o = v as f64);
+        grad.zip_mut_with(&g, |a, &b| *a = b as f64);
+    }
+    fn name(&self) -> String {
+        "neural".into()
+    }
+}
+
+/// Check `beta` (finite, > 0): the error every estimator returns otherwise.
+pub fn validate_beta(beta: f64) -> Result<()> {
+    check_beta(beta)
+}

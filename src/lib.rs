@@ -56,6 +56,7 @@ pub mod gibbs;
 pub mod info;
 pub mod models;
 pub mod nn;
+pub mod partition;
 pub mod threads;
 
 pub use error::{Error, Result};
