@@ -18,6 +18,9 @@
 //!
 //! A latent-variable energy `E(y, z)` is a [`LatentEnergy`].
 
+// Index loops read like the equations here.
+#![allow(clippy::needless_range_loop)]
+
 use crate::nn::{Parallelism, Sequential, Workspace};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
@@ -93,7 +96,7 @@ pub(crate) fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>> {
                 s -= l[[i, k]] * l[[j, k]];
             }
             if i == j {
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return Err(Error::invalid(
                         what,
                         format!("not positive definite (pivot {i} is {s:e})"),
@@ -233,7 +236,7 @@ impl GaussianMixture {
             ));
         }
         let tot: f64 = weights.iter().sum();
-        if !(tot > 0.0) || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+        if tot.is_nan() || tot <= 0.0 || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(Error::invalid(
                 "gaussian mixture weights",
                 "must be finite, >= 0, not all 0",
@@ -384,11 +387,14 @@ impl Energy for Banana {
     }
 }
 
+/// A gradient closure `g(y, dE/dy)`.
+type GradFn = dyn Fn(&[f64], &mut [f64]) + Send + Sync;
+
 /// A user closure `E(y)` for one row, with its gradient given or by central differences.
 pub struct FnEnergy<F> {
     dim: usize,
     f: F,
-    grad: Option<Box<dyn Fn(&[f64], &mut [f64]) + Send + Sync>>,
+    grad: Option<Box<GradFn>>,
 }
 
 impl<F: Fn(&[f64]) -> f64 + Send + Sync> FnEnergy<F> {

@@ -16,6 +16,9 @@
 //!   (one energy call per step). `log Z = log mean w` over the runs, with the delta-method
 //!   error and the effective sample size `(sum w)^2 / sum w^2`.
 
+// Index loops read like the equations here.
+#![allow(clippy::needless_range_loop)]
+
 use crate::energy::{Energy, validate_beta};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
@@ -308,7 +311,7 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
     if sch.len() < 2
         || sch[0] != 0.0
         || *sch.last().unwrap() != 1.0
-        || sch.windows(2).any(|w| !(w[1] > w[0]))
+        || sch.windows(2).any(|w| w[1].is_nan() || w[1] <= w[0])
     {
         return Err(Error::invalid(
             "AIS schedule",
