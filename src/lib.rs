@@ -52,6 +52,7 @@ pub mod bench;
 pub mod data;
 pub mod energy;
 pub mod error;
+pub mod free_energy;
 pub mod gibbs;
 pub mod info;
 pub mod models;
