@@ -182,11 +182,15 @@ pub fn quadrature(
         ));
     }
     let (coarse, _) = grid_sum(energy, beta, lo, hi, n / 2)?;
+    // The midpoint rule converges fast on smooth integrands, so |fine - coarse| can fall
+    // to rounding; the floor is the summation's own rounding (n^d terms in f64).
+    let cells = n.pow(d as u32);
+    let rounding = 1e-16 * cells as f64 + 1e-15 * fine.abs();
     Ok(LogZ {
         log_z: fine,
-        std_err: (fine - coarse).abs() / 3.0,
-        ess: n.pow(d as u32) as f64,
-        n: n.pow(d as u32),
+        std_err: ((fine - coarse).abs() / 3.0).max(rounding),
+        ess: cells as f64,
+        n: cells,
     })
 }
 

@@ -217,3 +217,39 @@ fn argument_errors_are_one_line() {
     );
     one_line_error(&ebm(&["no-such-command"]), &["no-such-command"]);
 }
+
+#[test]
+fn gibbs_command_matches_the_closed_form_and_rejects_bad_betas() {
+    let o = ebm(&[
+        "gibbs",
+        "--energy",
+        "banana",
+        "--betas",
+        "0.5,1,2",
+        "--samples",
+        "20000",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .map(|l| {
+            l.replace(['±', '%'], " ")
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect::<Vec<f64>>()
+        })
+        .filter(|v: &Vec<f64>| v.len() == 9)
+        .collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    for r in rows {
+        let (beta, quad, quad_se, closed) = (r[0], r[1], r[2], r[8]);
+        assert!(
+            (quad - closed).abs() <= 4.0 * quad_se + 1e-6,
+            "beta {beta}: {quad} ± {quad_se} vs {closed}"
+        );
+        assert!((r[6] + quad / beta).abs() < 1e-5, "F = -log Z / beta");
+    }
+    one_line_error(&ebm(&["gibbs", "--betas", "1,0"]), &["beta", "0"]);
+    one_line_error(&ebm(&["gibbs", "--betas=-2"]), &["beta", "-2"]);
+}

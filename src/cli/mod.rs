@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod gibbs;
 mod lagrangian;
 mod vae;
 
@@ -37,6 +38,9 @@ pub enum Command {
     /// Evaluate a saved model.
     #[command(subcommand)]
     Eval(EvalCmd),
+    /// Energies to probabilities: log Z and the free energy of a built-in energy at
+    /// several inverse temperatures, by quadrature and importance sampling.
+    Gibbs(gibbs::GibbsArgs),
     /// Backprop as Lagrangian optimization: states, multipliers and stationarity
     /// residuals of a small network, checked against finite differences.
     Lagrangian(lagrangian::LagrangianArgs),
@@ -87,5 +91,6 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Train(TrainCmd::Vae(a))) => vae::train(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Vae(a))) => vae::eval(&a, cli.seed),
         Some(Command::Lagrangian(a)) => lagrangian::run(&a, cli.seed),
+        Some(Command::Gibbs(a)) => gibbs::run(&a, cli.seed),
     }
 }
