@@ -62,55 +62,6 @@ pub trait LatentEnergy: Send + Sync {
     );
 }
 
-fn check_beta(beta: f64) -> Result<()> {
-    if beta.is_finite() && beta > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "beta",
-            format!("{beta} is not a finite positive number"),
-        ))
-    }
-}
-
-/// Cholesky factor `L` (lower, `A = L L^T`) of a symmetric positive definite matrix.
-pub(crate) fn cholesky(a: ArrayView2<f64>, what: &str) -> Result<Array2<f64>> {
-    let n = a.nrows();
-    if a.ncols() != n {
-        return Err(Error::Shape {
-            what: format!("{what} (a square matrix)"),
-            expected: vec![n, n],
-            found: vec![a.nrows(), a.ncols()],
-        });
-    }
-    let mut l = Array2::<f64>::zeros((n, n));
-    for i in 0..n {
-        for j in 0..=i {
-            if (a[[i, j]] - a[[j, i]]).abs()
-                > 1e-9 * (a[[i, j]].abs() + a[[j, i]].abs()).max(1e-300)
-            {
-                return Err(Error::invalid(what, format!("not symmetric at [{i}, {j}]")));
-            }
-            let mut s = a[[i, j]];
-            for k in 0..j {
-                s -= l[[i, k]] * l[[j, k]];
-            }
-            if i == j {
-                if s.is_nan() || s <= 0.0 {
-                    return Err(Error::invalid(
-                        what,
-                        format!("not positive definite (pivot {i} is {s:e})"),
-                    ));
-                }
-                l[[i, i]] = s.sqrt();
-            } else {
-                l[[i, j]] = s / l[[j, j]];
-            }
-        }
-    }
-    Ok(l)
-}
-
 /// `E(y) = 1/2 (y - m)^T A (y - m)` with `A` symmetric positive definite.
 #[derive(Clone, Debug)]
 pub struct Quadratic {
@@ -129,7 +80,7 @@ impl Quadratic {
                 found: vec![a.nrows(), a.ncols()],
             });
         }
-        let l = cholesky(a.view(), "quadratic energy A")?;
+        let l = crate::info::cholesky("quadratic energy A", a.view())?;
         let log_det_a = 2.0 * (0..l.nrows()).map(|i| l[[i, i]].ln()).sum::<f64>();
         Ok(Quadratic { mean, a, log_det_a })
     }
@@ -504,6 +455,4 @@ impl Energy for NeuralEnergy {
 }
 
 /// Check `beta` (finite, > 0): the error every estimator returns otherwise.
-pub fn validate_beta(beta: f64) -> Result<()> {
-    check_beta(beta)
-}
+pub use crate::gibbs::validate_beta;

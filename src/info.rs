@@ -318,7 +318,7 @@ pub fn log_normal_diag_checked(z: &[f64], mu: &[f64], var: &[f64]) -> Result<f64
 
 /// Lower-triangular Cholesky factor `L` (`S = L L^T`) of a symmetric positive definite
 /// matrix, with errors that name the matrix (`field`).
-fn cholesky(field: &str, s: ArrayView2<f64>) -> Result<Array2<f64>> {
+pub(crate) fn cholesky(field: &str, s: ArrayView2<f64>) -> Result<Array2<f64>> {
     let (rows, cols) = s.dim();
     if rows != cols {
         return Err(Error::Shape {
