@@ -104,41 +104,19 @@ impl Energy for Quadratic {
         self.mean.len()
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        let d = self.dim();
-        let mut r = vec![0.0; d];
-        for (o, row) in out.iter_mut().zip(y.rows()) {
-            for (k, v) in r.iter_mut().enumerate() {
-                *v = row[k] - self.mean[k];
-            }
-            let mut e = 0.0;
-            for i in 0..d {
-                let mut s = 0.0;
-                for j in 0..d {
-                    s += self.a[[i, j]] * r[j];
-                }
-                e += r[i] * s;
-            }
-            *o = 0.5 * e;
+        let r = &y - &ndarray::ArrayView1::from(&self.mean[..]); // [batch, d]
+        let g = r.dot(&self.a); // (A (y - m))^T rows, A symmetric: [batch, d]
+        for ((o, r), g) in out.iter_mut().zip(r.rows()).zip(g.rows()) {
+            *o = 0.5 * r.dot(&g);
         }
     }
     fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
-        let d = self.dim();
-        let mut r = vec![0.0; d];
-        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
-            for (k, v) in r.iter_mut().enumerate() {
-                *v = row[k] - self.mean[k];
-            }
-            let mut e = 0.0;
-            for i in 0..d {
-                let mut s = 0.0;
-                for j in 0..d {
-                    s += self.a[[i, j]] * r[j];
-                }
-                g[i] = s; // (A (y - m))_i
-                e += r[i] * s;
-            }
-            *o = 0.5 * e;
+        let r = &y - &ndarray::ArrayView1::from(&self.mean[..]); // [batch, d]
+        let g = r.dot(&self.a); // dE/dy = A (y - m): [batch, d]
+        for ((o, r), g) in out.iter_mut().zip(r.rows()).zip(g.rows()) {
+            *o = 0.5 * r.dot(&g);
         }
+        grad.assign(&g);
     }
     fn log_z(&self, beta: f64) -> Option<f64> {
         let d = self.dim() as f64;
