@@ -4,11 +4,16 @@
 //! - `vae`: the PyTorch examples VAE on MNIST (784-400-20, Adam 1e-3, batch 128).
 //! - `langevin`: 4,096 chains in 2-D through the energy MLP 2-128-128-1 (SiLU), 200 steps
 //!   of `y <- y - eta dE/dy + sqrt(2 eta) xi`, `eta = 0.01`.
+//! - `ais`: annealed importance sampling of `log Z` for the 100-d ill-conditioned quadratic
+//!   energy ([`ill_conditioned_quadratic`]), 1,000 temperatures, 256 runs, MALA moves,
+//!   checked against the closed form.
 
+use crate::energy::{Energy, Quadratic};
 use crate::models::vae::{Vae, VaeConfig};
 use crate::nn::init::Init;
 use crate::nn::optim::OptimConfig;
 use crate::nn::{ActivationKind, Sequential, Workspace};
+use crate::partition::AisConfig;
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
@@ -153,4 +158,106 @@ pub fn langevin(chains: usize, steps: usize, tile: usize, seed: u64) -> Langevin
         mean_energy_end: e.iter().map(|&v| v as f64).sum::<f64>() / chains.max(1) as f64,
         seed,
     }
+}
+
+/// `E(y) = 1/2 (y - m)^T A (y - m)` with `A = R diag(lambda) R^T`: eigenvalues
+/// `lambda_i = 10^(-1 + 2 i / (d - 1))` log-spaced over 2 decades (0.1 .. 10), `R` the
+/// product of Givens rotations `(c, s) = (0.8, 0.6)` on coordinates `(i, i + 1)`,
+/// `i = 0 .. d - 2` in order (each applied as `A <- G A G^T`), and `m_i = 0.1 i`.
+/// `bench/peers/ais_jax.py` builds the same matrix.
+pub fn ill_conditioned_quadratic(d: usize) -> Quadratic {
+    assert!(
+        d >= 1,
+        "ill_conditioned_quadratic: dimension must be at least 1"
+    );
+    let mut a = Array2::<f64>::zeros((d, d));
+    for i in 0..d {
+        a[[i, i]] = 10f64.powf(-1.0 + 2.0 * i as f64 / (d.max(2) - 1) as f64);
+    }
+    let (c, s) = (0.8f64, 0.6f64);
+    for i in 0..d.saturating_sub(1) {
+        for k in 0..d {
+            let (x, y) = (a[[i, k]], a[[i + 1, k]]);
+            a[[i, k]] = c * x - s * y;
+            a[[i + 1, k]] = s * x + c * y;
+        }
+        for k in 0..d {
+            let (x, y) = (a[[k, i]], a[[k, i + 1]]);
+            a[[k, i]] = c * x - s * y;
+            a[[k, i + 1]] = s * x + c * y;
+        }
+    }
+    let mean = (0..d).map(|i| (0.7 * i as f64).sin()).collect(); // bounded: |m| ~ sqrt(d / 2)
+    Quadratic::new(mean, a).expect("A = R diag(lambda) R^T is symmetric positive definite")
+}
+
+/// Standard deviation of the AIS workload's base `N(0, b^2 I)`.
+pub const AIS_BASE_STD: f64 = 3.0;
+/// Initial MALA step size of the AIS workload (adapted after every temperature).
+pub const AIS_STEP_SIZE: f64 = 0.05;
+
+/// Result of the AIS workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct AisBench {
+    pub workload: &'static str,
+    pub threads: usize,
+    /// Wall time of `partition::ais` (matrix construction excluded).
+    pub seconds: f64,
+    pub dim: usize,
+    pub temps: usize,
+    pub runs: usize,
+    pub log_z: f64,
+    pub std_err: f64,
+    /// Closed form `d/2 log(2 pi) - 1/2 log det A`.
+    pub truth: f64,
+    /// `log_z - truth`.
+    pub error: f64,
+    pub ess: f64,
+    pub acceptance: f64,
+    pub seed: u64,
+}
+
+/// AIS of `log Z_1` for [`ill_conditioned_quadratic`]`(dim)`: base `N(0, base_std^2 I)`,
+/// [`AisConfig::sigmoid_schedule`]`(temps)`, `runs` runs, one MALA step per temperature
+/// from `step_size`.
+pub fn ais(
+    dim: usize,
+    temps: usize,
+    runs: usize,
+    base_std: f64,
+    step_size: f64,
+    seed: u64,
+) -> Result<AisBench> {
+    if dim == 0 || temps == 0 {
+        return Err(Error::invalid("--dim/--temps", "must be at least 1"));
+    }
+    let energy = ill_conditioned_quadratic(dim);
+    let truth = energy.log_z(1.0).expect("closed form");
+    let cfg = AisConfig {
+        runs,
+        schedule: AisConfig::sigmoid_schedule(temps),
+        base_mean: vec![0.0; dim],
+        base_std: vec![base_std; dim],
+        step_size,
+        steps_per_temp: 1,
+        seed,
+    };
+    let t = Instant::now();
+    let r = crate::partition::ais(&energy, 1.0, &cfg)?;
+    let seconds = t.elapsed().as_secs_f64();
+    Ok(AisBench {
+        workload: "ais",
+        threads: crate::threads::threads(),
+        seconds,
+        dim,
+        temps,
+        runs,
+        log_z: r.log_z.log_z,
+        std_err: r.log_z.std_err,
+        truth,
+        error: r.log_z.log_z - truth,
+        ess: r.log_z.ess,
+        acceptance: r.acceptance,
+        seed,
+    })
 }

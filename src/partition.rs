@@ -21,7 +21,7 @@
 
 use crate::energy::{Energy, validate_beta};
 use crate::{Error, Result};
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -350,23 +350,37 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
     let mut ep = vec![0.0; n];
     let mut eps = cfg.step_size;
     let (mut acc_total, mut moves) = (0.0, 0usize);
-    // U_t(y) = -(1-t) log q0(y) + t beta E(y) and its gradient.
-    let u = |t: f64, row: ArrayView2<f64>, r: usize, e: f64| {
-        -(1.0 - t) * log_q_diag(row.row(r).as_slice().unwrap(), mean, std) + t * beta * e
+    // The base's constants, once: log q0(y) = log_norm - 1/2 sum (y - m)^2 / s^2.
+    let inv_var: Vec<f64> = std.iter().map(|s| 1.0 / (s * s)).collect();
+    let log_norm = -std.iter().map(|s| s.ln()).sum::<f64>()
+        - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
+    let log_q = |y: &[f64]| {
+        let mut s = 0.0;
+        for i in 0..y.len() {
+            let z = y[i] - mean[i];
+            s += z * z * inv_var[i];
+        }
+        log_norm - 0.5 * s
     };
+    // grad U_t(y) = (1-t) (y - m) / s^2 + t beta dE/dy, for U_t = -(1-t) log q0 + t beta E.
     let grad_u = |t: f64, y: &[f64], ge: &[f64], out: &mut [f64]| {
         for i in 0..y.len() {
-            out[i] = (1.0 - t) * (y[i] - mean[i]) / (std[i] * std[i]) + t * beta * ge[i];
+            out[i] = (1.0 - t) * (y[i] - mean[i]) * inv_var[i] + t * beta * ge[i];
         }
     };
-    let mut gu = vec![0.0; d];
+    // log q0 at the current points, kept up to date on acceptance.
+    let mut lq: Vec<f64> = y
+        .rows()
+        .into_iter()
+        .map(|r| log_q(r.as_slice().unwrap()))
+        .collect();
+    let mut gu = Array2::<f64>::zeros((n, d)); // grad U_t at the current points
     let mut gup = vec![0.0; d];
     for k in 1..sch.len() {
         let (t0, t) = (sch[k - 1], sch[k]);
         // Weight update at the current points.
         for r in 0..n {
-            let lq = log_q_diag(y.row(r).as_slice().unwrap(), mean, std);
-            lw[r] += (t - t0) * (-beta * e[r] - lq);
+            lw[r] += (t - t0) * (-beta * e[r] - lq[r]);
         }
         if lw.iter().any(|v| v.is_nan()) {
             return Err(Error::Diverged(format!(
@@ -377,43 +391,37 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
         for _ in 0..cfg.steps_per_temp {
             let s2 = (2.0 * eps).sqrt();
             for r in 0..n {
+                let mut g = gu.row_mut(r);
+                let g = g.as_slice_mut().unwrap();
                 grad_u(
                     t,
                     y.row(r).as_slice().unwrap(),
                     ge.row(r).as_slice().unwrap(),
-                    &mut gu,
+                    g,
                 );
                 for i in 0..d {
                     let xi: f64 = StandardNormal.sample(&mut rng);
-                    yp[[r, i]] = y[[r, i]] - eps * gu[i] + s2 * xi;
+                    yp[[r, i]] = y[[r, i]] - eps * g[i] + s2 * xi;
                 }
             }
             energy.energy_grad(yp.view(), &mut ep, gp.view_mut());
             let mut acc_step = 0.0;
             for r in 0..n {
-                grad_u(
-                    t,
-                    y.row(r).as_slice().unwrap(),
-                    ge.row(r).as_slice().unwrap(),
-                    &mut gu,
-                );
-                grad_u(
-                    t,
-                    yp.row(r).as_slice().unwrap(),
-                    gp.row(r).as_slice().unwrap(),
-                    &mut gup,
-                );
+                let (ypr, yr) = (yp.row(r), y.row(r));
+                let (ypr, yr) = (ypr.as_slice().unwrap(), yr.as_slice().unwrap());
+                grad_u(t, ypr, gp.row(r).as_slice().unwrap(), &mut gup);
                 // log q(y | y') - log q(y' | y) for the Langevin proposal.
-                let mut fwd = 0.0;
-                let mut bwd = 0.0;
+                let (mut fwd, mut bwd) = (0.0, 0.0);
                 for i in 0..d {
-                    let a = yp[[r, i]] - y[[r, i]] + eps * gu[i];
-                    let b = y[[r, i]] - yp[[r, i]] + eps * gup[i];
+                    let a = ypr[i] - yr[i] + eps * gu[[r, i]];
+                    let b = yr[i] - ypr[i] + eps * gup[i];
                     fwd += a * a;
                     bwd += b * b;
                 }
-                let log_a = -u(t, yp.view(), r, ep[r]) + u(t, y.view(), r, e[r])
-                    - (bwd - fwd) / (4.0 * eps);
+                let lqp = log_q(ypr);
+                let u_new = -(1.0 - t) * lqp + t * beta * ep[r];
+                let u_old = -(1.0 - t) * lq[r] + t * beta * e[r];
+                let log_a = -u_new + u_old - (bwd - fwd) / (4.0 * eps);
                 let a = if log_a.is_nan() || !ep[r].is_finite() {
                     0.0
                 } else {
@@ -424,6 +432,7 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
                     y.row_mut(r).assign(&yp.row(r));
                     ge.row_mut(r).assign(&gp.row(r));
                     e[r] = ep[r];
+                    lq[r] = lqp;
                 }
             }
             let acc = acc_step / n as f64;

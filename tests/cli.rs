@@ -253,3 +253,42 @@ fn gibbs_command_matches_the_closed_form_and_rejects_bad_betas() {
     one_line_error(&ebm(&["gibbs", "--betas", "1,0"]), &["beta", "0"]);
     one_line_error(&ebm(&["gibbs", "--betas=-2"]), &["beta", "-2"]);
 }
+
+#[test]
+fn bench_ais_estimates_log_z_of_the_quadratic_within_4_standard_errors() {
+    let o = ebm(&[
+        "--threads",
+        "1",
+        "bench",
+        "ais",
+        "--dim",
+        "10",
+        "--temps",
+        "100",
+        "--runs",
+        "64",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["workload"], "ais");
+    assert_eq!(
+        (v["dim"].as_u64(), v["temps"].as_u64(), v["runs"].as_u64()),
+        (Some(10), Some(100), Some(64))
+    );
+    let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {out}"));
+    let (log_z, se, truth) = (f("log_z"), f("std_err"), f("truth"));
+    assert!(
+        (truth - 5.0 * (2.0 * std::f64::consts::PI).ln()).abs() < 1e-9,
+        "{out}"
+    ); // log det A = 0
+    assert!(se > 0.0 && se.is_finite(), "{out}");
+    assert!(
+        (log_z - truth).abs() <= 4.0 * se,
+        "log Z {log_z} vs {truth} ± {se}: {out}"
+    );
+    assert!((f("error") - (log_z - truth)).abs() < 1e-12);
+    assert!(f("seconds") > 0.0 && f("acceptance") > 0.3, "{out}");
+}

@@ -39,32 +39,10 @@ fn fd_check(e: &dyn Energy, y: Array2<f64>) {
     }
 }
 
+/// The ill-conditioned quadratic of the AIS benchmark (eigenvalues over 2 decades,
+/// rotated, bounded mean).
 fn ill_conditioned(d: usize) -> Quadratic {
-    // A = R diag(lambda) R^T with eigenvalues spread over 2 decades, R a fixed rotation.
-    let mut a = Array2::<f64>::zeros((d, d));
-    for i in 0..d {
-        let lam = 10f64.powf(-1.0 + 2.0 * i as f64 / (d.max(2) - 1) as f64);
-        a[[i, i]] = lam;
-    }
-    // Mix neighbouring coordinates with Givens rotations to make A non-diagonal.
-    for i in 0..d.saturating_sub(1) {
-        let (c, s) = (0.8f64, 0.6f64);
-        let g = |m: &mut Array2<f64>| {
-            for k in 0..d {
-                let (x, y) = (m[[i, k]], m[[i + 1, k]]);
-                m[[i, k]] = c * x - s * y;
-                m[[i + 1, k]] = s * x + c * y;
-            }
-            for k in 0..d {
-                let (x, y) = (m[[k, i]], m[[k, i + 1]]);
-                m[[k, i]] = c * x - s * y;
-                m[[k, i + 1]] = s * x + c * y;
-            }
-        };
-        g(&mut a);
-    }
-    let mean = (0..d).map(|i| (0.7 * i as f64).sin()).collect(); // bounded: |m| ~ sqrt(d / 2)
-    Quadratic::new(mean, a).unwrap()
+    ebm::bench::ill_conditioned_quadratic(d)
 }
 
 #[test]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the four peer benchmarks (VAE and Langevin, PyTorch and JAX) at 1 and 2 threads,
+# Run the peer benchmarks (VAE and Langevin in PyTorch and JAX, AIS in JAX) at 1 and 2 threads,
 # each process pinned with taskset to CPUs 0..T-1, and append their JSON lines to a file.
 #
 # usage: bench/peers/run_peers.sh [EPOCHS=3] [RESULTS=bench/peers/results.jsonl]
@@ -106,6 +106,7 @@ for t in $THREADS; do
   run "$t" vae_jax.py --epochs "$EPOCHS" --data "$MNIST_DIR"
   run "$t" langevin_torch.py
   run "$t" langevin_jax.py
+  run "$t" ais_jax.py
 done
 
 echo "run_peers: done, $failures failure(s), $contended run(s) with other CPU load; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

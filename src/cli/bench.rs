@@ -1,4 +1,4 @@
-//! `ebm bench vae|langevin`: the engine's two core workloads, one JSON line per run.
+//! `ebm bench vae|langevin|ais`: the engine's core workloads, one JSON line per run.
 
 use clap::{Args, Subcommand};
 use ebm::data::idx::Mnist;
@@ -11,6 +11,29 @@ pub enum BenchCmd {
     Vae(VaeBenchArgs),
     /// 200 Langevin steps of 4,096 2-D chains through an MLP 2-128-128-1 (SiLU).
     Langevin(LangevinArgs),
+    /// AIS log Z of the 100-d ill-conditioned quadratic energy (1,000 temperatures, 256
+    /// runs, MALA), with the closed form and the error.
+    Ais(AisArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AisArgs {
+    #[arg(long, default_value_t = 100)]
+    pub dim: usize,
+    /// Intermediate distributions (intervals of the sigmoid schedule).
+    #[arg(long, default_value_t = 1000)]
+    pub temps: usize,
+    #[arg(long, default_value_t = 256)]
+    pub runs: usize,
+    /// Standard deviation of the base N(0, b^2 I).
+    #[arg(long, default_value_t = ebm::bench::AIS_BASE_STD)]
+    pub base_std: f64,
+    /// Initial MALA step size (adapted toward 57% acceptance after each temperature).
+    #[arg(long, default_value_t = ebm::bench::AIS_STEP_SIZE)]
+    pub step_size: f64,
+    /// Repeat the run this many times (one JSON line each, same seed).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +85,12 @@ pub fn run(cmd: BenchCmd, seed: u64) -> ebm::Result<()> {
             }
             for _ in 0..a.repeat.max(1) {
                 let r = ebm::bench::langevin(a.chains, a.steps, a.tile, seed);
+                println!("{}", serde_json::to_string(&r).expect("json"));
+            }
+        }
+        BenchCmd::Ais(a) => {
+            for _ in 0..a.repeat.max(1) {
+                let r = ebm::bench::ais(a.dim, a.temps, a.runs, a.base_std, a.step_size, seed)?;
                 println!("{}", serde_json::to_string(&r).expect("json"));
             }
         }
