@@ -58,6 +58,7 @@ pub mod info;
 pub mod models;
 pub mod nn;
 pub mod partition;
+pub mod plot;
 pub mod threads;
 
 pub use error::{Error, Result};

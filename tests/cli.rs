@@ -292,3 +292,39 @@ fn bench_ais_estimates_log_z_of_the_quadratic_within_4_standard_errors() {
     assert!((f("error") - (log_z - truth)).abs() < 1e-12);
     assert!(f("seconds") > 0.0 && f("acceptance") > 0.3, "{out}");
 }
+
+#[test]
+fn gibbs_command_writes_one_picture_per_beta() {
+    let d = tmpdir("gibbs");
+    for (energy, betas) in [("double-well", "0.5,2"), ("mixture", "1")] {
+        let o = ebm(&[
+            "gibbs",
+            "--energy",
+            energy,
+            "--betas",
+            betas,
+            "--samples",
+            "2000",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "double-well_beta0.5.png",
+            "double-well_beta2.png",
+            "gaussian-mixture-8x2d_beta1.png"
+        ]
+    );
+    for n in names {
+        let bytes = std::fs::read(d.join(&n)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000, "{n}");
+    }
+}
