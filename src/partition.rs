@@ -203,6 +203,19 @@ fn log_q_diag(y: &[f64], mean: &[f64], std: &[f64]) -> f64 {
     s - 0.5 * y.len() as f64 * (2.0 * std::f64::consts::PI).ln()
 }
 
+/// `n` draws from `N(mean, diag(std^2))`, row by row.
+fn sample_diag(rng: &mut Xoshiro256PlusPlus, mean: &[f64], std: &[f64], n: usize) -> Array2<f64> {
+    let d = mean.len();
+    let mut y = Array2::<f64>::zeros((n, d)); // [n, d]
+    for mut row in y.rows_mut() {
+        for i in 0..d {
+            let e: f64 = StandardNormal.sample(rng);
+            row[i] = mean[i] + std[i] * e;
+        }
+    }
+    y
+}
+
 fn check_gauss(d: usize, mean: &[f64], std: &[f64], what: &str) -> Result<()> {
     if mean.len() != d || std.len() != d {
         return Err(Error::Shape {
@@ -241,13 +254,7 @@ pub fn importance(
     let mut done = 0;
     while done < n {
         let len = CHUNK.min(n - done);
-        let mut y = Array2::<f64>::zeros((len, d)); // [len, d]
-        for mut row in y.rows_mut() {
-            for i in 0..d {
-                let e: f64 = StandardNormal.sample(&mut rng);
-                row[i] = mean[i] + std[i] * e;
-            }
-        }
+        let y = sample_diag(&mut rng, mean, std, len); // [len, d]
         let mut e = vec![0.0; len];
         eval_energy(energy, &y, &mut e)?;
         for (r, row) in y.rows().into_iter().enumerate() {
@@ -335,13 +342,7 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let unif = Uniform::new(0.0f64, 1.0);
     // Particles from the base.
-    let mut y = Array2::<f64>::zeros((n, d)); // [runs, d]
-    for mut row in y.rows_mut() {
-        for i in 0..d {
-            let e: f64 = StandardNormal.sample(&mut rng);
-            row[i] = mean[i] + std[i] * e;
-        }
-    }
+    let mut y = sample_diag(&mut rng, mean, std, n); // [runs, d]
     let mut e = vec![0.0; n];
     let mut ge = Array2::<f64>::zeros((n, d)); // dE/dy
     energy.energy_grad(y.view(), &mut e, ge.view_mut());
