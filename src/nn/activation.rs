@@ -179,7 +179,39 @@ fn bwd_slice(k: ActivationKind, a: &[f32], y: &[f32], lo: &[f32], li: &mut [f32]
     )
 }
 
+#[inline(always)]
+fn bias_fwd_slice(k: ActivationKind, bias: &[f32], a: &mut [f32], y: &mut [f32]) {
+    super::simd::dispatch(
+        #[inline(always)]
+        || {
+            dispatch!(k, kk => {
+                for (ar, yr) in a.chunks_exact_mut(bias.len()).zip(y.chunks_exact_mut(bias.len())) {
+                    for ((a, y), &b) in ar.iter_mut().zip(yr.iter_mut()).zip(bias) {
+                        let v = *a + b;
+                        *a = v;
+                        *y = kk.f(v);
+                    }
+                }
+            })
+        },
+    )
+}
+
 impl Activation {
+    /// The fused pass after a Linear layer's product: `a += b` (row-wise bias, `a` is
+    /// `[rows, bias.len()]` row-major) and `y = f(a)`, in one sweep.
+    pub fn bias_forward_slice(&self, bias: &[f32], a: &mut [f32], y: &mut [f32], par: Parallelism) {
+        let k = self.0;
+        let w = bias.len().max(1);
+        if matches!(par, Parallelism::Rayon(_)) && a.len() >= PAR_MIN {
+            let rows = (CHUNK / w).max(1) * w;
+            a.par_chunks_mut(rows)
+                .zip(y.par_chunks_mut(rows))
+                .for_each(|(a, y)| bias_fwd_slice(k, bias, a, y))
+        } else {
+            bias_fwd_slice(k, bias, a, y)
+        }
+    }
     /// Apply `f` to a slice (used by fused models).
     pub fn forward_slice(&self, x: &[f32], y: &mut [f32], par: Parallelism) {
         let k = self.0;
@@ -264,5 +296,8 @@ impl Module for Activation {
     }
     fn box_clone(&self) -> Box<dyn Module> {
         Box::new(*self)
+    }
+    fn as_activation(&self) -> Option<&Activation> {
+        Some(self)
     }
 }

@@ -36,6 +36,34 @@ impl Linear {
     pub fn out_dim_(&self) -> usize {
         self.weight.shape[0]
     }
+    /// fprop of this layer followed by `act`, fused: `a = z_in W^T` by GEMM (no bias
+    /// pre-fill), then one sweep `a += b`, `y = f(a)`. Thin layers take their direct
+    /// loops and a separate activation pass.
+    pub fn fprop_act(
+        &self,
+        z_in: ArrayView2<f32>,
+        mut a: ArrayViewMut2<f32>,
+        mut y: ArrayViewMut2<f32>,
+        act: &crate::nn::Activation,
+        par: Parallelism,
+    ) {
+        let fused = self.in_dim() > 4
+            && self.out_dim_() > 1
+            && a.is_standard_layout()
+            && y.is_standard_layout();
+        if !fused {
+            <Self as Module>::fprop(self, z_in, a.view_mut(), par);
+            act.fprop(a.view(), y, par);
+            return;
+        }
+        matmul(z_in, self.weight.view2().t(), a.view_mut(), false, par); // [b,in]x[in,out] -> [b,out]
+        act.bias_forward_slice(
+            &self.bias.value,
+            a.as_slice_mut().expect("standard layout"),
+            y.as_slice_mut().expect("standard layout"),
+            par,
+        );
+    }
     /// `lam_in (+)= lam_out W`: the input adjoint, optionally added to what `lam_in` holds
     /// (a layer whose input feeds two heads sums their adjoints).
     pub fn bprop_input_acc(
@@ -127,6 +155,9 @@ impl Module for Linear {
     }
     fn box_clone(&self) -> Box<dyn Module> {
         Box::new(self.clone())
+    }
+    fn as_linear(&self) -> Option<&Linear> {
+        Some(self)
     }
 }
 

@@ -142,6 +142,14 @@ pub trait Module: Parameters + Send + Sync {
     }
     /// A boxed copy (parameters included).
     fn box_clone(&self) -> Box<dyn Module>;
+    /// This module as a Linear layer, if it is one (lets a chain fuse Linear + activation).
+    fn as_linear(&self) -> Option<&Linear> {
+        None
+    }
+    /// This module as an activation, if it is one.
+    fn as_activation(&self) -> Option<&Activation> {
+        None
+    }
 }
 
 impl Clone for Box<dyn Module> {

@@ -203,13 +203,30 @@ impl Sequential {
         par: Parallelism,
     ) -> ArrayView2<'w, f32> {
         let b = ws.batch;
-        for (k, layer) in self.layers.iter().enumerate() {
+        let n = self.layers.len();
+        let mut k = 0;
+        while k < n {
             let (lo, hi) = ws.z.split_at_mut(k + 1);
             let zin = view(&lo[k], b, self.dims[k]);
+            // Linear followed by an activation: one fused sweep for bias and activation.
+            if k + 1 < n
+                && let (Some(lin), Some(act)) = (
+                    self.layers[k].as_linear(),
+                    self.layers[k + 1].as_activation(),
+                )
+            {
+                let (mid, out) = hi.split_at_mut(1);
+                let a = view_mut(&mut mid[0], b, self.dims[k + 1]);
+                let y = view_mut(&mut out[0], b, self.dims[k + 2]);
+                lin.fprop_act(zin, a, y, act, par);
+                k += 2;
+                continue;
+            }
             let zout = view_mut(&mut hi[0], b, self.dims[k + 1]);
-            layer.fprop(zin, zout, par);
+            self.layers[k].fprop(zin, zout, par);
+            k += 1;
         }
-        ws.state(self.layers.len())
+        ws.state(n)
     }
 
     /// bprop after [`Sequential::forward`]: given `dC/dz_K` (`[batch, d_K]`), fill every
