@@ -291,3 +291,30 @@ fn tiled_parallel_energy_gradient_equals_the_plain_pass() {
         }
     }
 }
+
+#[test]
+fn fused_linear_activation_equals_the_two_modules_and_its_gradients_hold() {
+    // Sequential fuses Linear (in > 4) + activation; compare with the modules one by one.
+    for k in all_activations() {
+        let mut r = rng(8);
+        let lin = Linear::new(6, 5, Init::XavierUniform, &mut r);
+        let act = Activation(k);
+        let mut x = rand_array(&mut r, 7, 6, 1.5);
+        away_from_zero(&mut x);
+        let mut a = Array2::zeros((7, 5));
+        lin.fprop(x.view(), a.view_mut(), Parallelism::None);
+        let mut want = Array2::zeros((7, 5));
+        act.fprop(a.view(), want.view_mut(), Parallelism::None);
+        let chain = Sequential::new(6, vec![Box::new(lin), Box::new(act)]).unwrap();
+        let got = run_chain(&chain, &x);
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{k:?}: {g} vs {w}"
+            );
+        }
+        let mut x2 = rand_array(&mut rng(9), 3, 6, 1.0);
+        away_from_zero(&mut x2);
+        check_chain(chain, x2, &format!("fused linear+{k:?}"));
+    }
+}
