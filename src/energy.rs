@@ -220,15 +220,29 @@ impl Energy for GaussianMixture {
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
         let mut terms = vec![0.0; self.weights.len()];
         for (o, row) in out.iter_mut().zip(y.rows()) {
-            let row: Vec<f64> = row.to_vec();
-            *o = -self.log_terms(&row, &mut terms);
+            let owned;
+            let row = match row.as_slice() {
+                Some(r) => r,
+                None => {
+                    owned = row.to_vec();
+                    &owned
+                }
+            };
+            *o = -self.log_terms(row, &mut terms);
         }
     }
     fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
         let mut terms = vec![0.0; self.weights.len()];
         for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
-            let row: Vec<f64> = row.to_vec();
-            let lp = self.log_terms(&row, &mut terms);
+            let owned;
+            let row = match row.as_slice() {
+                Some(r) => r,
+                None => {
+                    owned = row.to_vec();
+                    &owned
+                }
+            };
+            let lp = self.log_terms(row, &mut terms);
             *o = -lp;
             g.fill(0.0);
             // dE/dy = sum_k r_k (y - mu_k) / s_k^2, r_k the responsibilities.

@@ -63,6 +63,19 @@ pub struct AtY<'a> {
     pub beta: f64,
 }
 
+impl<'a> AtY<'a> {
+    /// `E(y, .)` at a fixed `y` (beta checked).
+    pub fn new(latent: &'a dyn LatentEnergy, y: &[f64], prior: Prior, beta: f64) -> Result<Self> {
+        validate_beta(beta)?;
+        Ok(AtY {
+            latent,
+            y: y.to_vec(),
+            prior,
+            beta,
+        })
+    }
+}
+
 impl Energy for AtY<'_> {
     fn dim(&self) -> usize {
         self.latent.dim_z()
@@ -116,13 +129,7 @@ pub fn by_quadrature(
     hi: &[f64],
     n: usize,
 ) -> Result<FreeEnergy> {
-    validate_beta(beta)?;
-    let e = AtY {
-        latent,
-        y: y.to_vec(),
-        prior,
-        beta,
-    };
+    let e = AtY::new(latent, y, prior, beta)?;
     Ok(from_log_z(
         partition::quadrature(&e, beta, lo, hi, n)?,
         beta,
@@ -140,13 +147,7 @@ pub fn by_importance(
     n: usize,
     seed: u64,
 ) -> Result<FreeEnergy> {
-    validate_beta(beta)?;
-    let e = AtY {
-        latent,
-        y: y.to_vec(),
-        prior,
-        beta,
-    };
+    let e = AtY::new(latent, y, prior, beta)?;
     Ok(from_log_z(
         partition::importance(&e, beta, mean, std, n, seed)?,
         beta,

@@ -212,10 +212,9 @@ fn kl_diag_term(mq: f64, vq: f64, mp: f64, vp: f64) -> f64 {
     0.5 * (-ratio.ln() + ratio + dm * dm / vp - 1.0)
 }
 
-/// `KL(N(mu_q, diag var_q) || N(mu_p, diag var_p))` in nats, summed over dimensions:
-/// `1/2 sum_i [ln(vp_i/vq_i) + (vq_i + (mq_i - mp_i)^2)/vp_i - 1]`. Variances, not standard
-/// deviations; all four slices must have the same length.
-pub fn kl_diag_gauss(mu_q: &[f64], var_q: &[f64], mu_p: &[f64], var_p: &[f64]) -> Result<f64> {
+/// Validate two diagonal Gaussians `(mu_q, var_q)`, `(mu_p, var_p)` of one dimension;
+/// returns it.
+fn check_diag_pair(mu_q: &[f64], var_q: &[f64], mu_p: &[f64], var_p: &[f64]) -> Result<usize> {
     let d = mu_q.len();
     check_len("var_q (length of mu_q)", d, var_q.len())?;
     check_len("mu_p (length of mu_q)", d, mu_p.len())?;
@@ -224,6 +223,14 @@ pub fn kl_diag_gauss(mu_q: &[f64], var_q: &[f64], mu_p: &[f64], var_p: &[f64]) -
     check_all_finite("mu_p", mu_p)?;
     check_variances("var_q", var_q)?;
     check_variances("var_p", var_p)?;
+    Ok(d)
+}
+
+/// `KL(N(mu_q, diag var_q) || N(mu_p, diag var_p))` in nats, summed over dimensions:
+/// `1/2 sum_i [ln(vp_i/vq_i) + (vq_i + (mq_i - mp_i)^2)/vp_i - 1]`. Variances, not standard
+/// deviations; all four slices must have the same length.
+pub fn kl_diag_gauss(mu_q: &[f64], var_q: &[f64], mu_p: &[f64], var_p: &[f64]) -> Result<f64> {
+    let d = check_diag_pair(mu_q, var_q, mu_p, var_p)?;
     let kl = (0..d)
         .map(|i| kl_diag_term(mu_q[i], var_q[i], mu_p[i], var_p[i]))
         .sum();
@@ -264,14 +271,7 @@ pub fn cross_entropy_gauss_diag(
     mu_p: &[f64],
     var_p: &[f64],
 ) -> Result<f64> {
-    let d = mu_q.len();
-    check_len("var_q (length of mu_q)", d, var_q.len())?;
-    check_len("mu_p (length of mu_q)", d, mu_p.len())?;
-    check_len("var_p (length of mu_q)", d, var_p.len())?;
-    check_all_finite("mu_q", mu_q)?;
-    check_all_finite("mu_p", mu_p)?;
-    check_variances("var_q", var_q)?;
-    check_variances("var_p", var_p)?;
+    let d = check_diag_pair(mu_q, var_q, mu_p, var_p)?;
     let h = (0..d)
         .map(|i| {
             let dm = mu_q[i] - mu_p[i];
