@@ -127,6 +127,73 @@ impl Energy for Quadratic {
     }
 }
 
+/// `E(y) = sum_j (y_j - m_j)^2 / (2 s_j^2)`: a diagonal Gaussian in O(d) per row
+/// (target T1 of the sampler suite), `log Z_beta = d/2 log(2 pi / beta) + sum_j log s_j`.
+#[derive(Clone, Debug)]
+pub struct DiagonalGaussian {
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl DiagonalGaussian {
+    /// Checks the widths agree and every std is finite and > 0.
+    pub fn new(mean: Vec<f64>, std: Vec<f64>) -> Result<Self> {
+        if mean.len() != std.len() || mean.is_empty() {
+            return Err(Error::Shape {
+                what: "diagonal gaussian: stds for the mean".into(),
+                expected: vec![mean.len()],
+                found: vec![std.len()],
+            });
+        }
+        if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::invalid(
+                "diagonal gaussian std",
+                format!("std {i} is {} (must be > 0)", std[i]),
+            ));
+        }
+        Ok(DiagonalGaussian { mean, std })
+    }
+}
+
+impl Energy for DiagonalGaussian {
+    fn dim(&self) -> usize {
+        self.mean.len()
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        for_rows(y, out, |r| {
+            r.iter()
+                .zip(&self.mean)
+                .zip(&self.std)
+                .map(|((y, m), s)| {
+                    let u = (y - m) / s;
+                    0.5 * u * u
+                })
+                .sum()
+        });
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], grad: ArrayViewMut2<f64>) {
+        for_rows_grad(y, out, grad, |r, g| {
+            let mut e = 0.0;
+            for (((gj, y), m), s) in g.iter_mut().zip(r).zip(&self.mean).zip(&self.std) {
+                let u = (y - m) / s;
+                *gj = u / s;
+                e += 0.5 * u * u;
+            }
+            e
+        });
+    }
+    fn log_z(&self, beta: f64) -> Option<f64> {
+        let d = self.mean.len() as f64;
+        Some(
+            0.5 * d * (2.0 * std::f64::consts::PI / beta).ln()
+                + self.std.iter().map(|s| s.ln()).sum::<f64>(),
+        )
+    }
+    fn name(&self) -> String {
+        format!("diagonal-gaussian-{}d", self.mean.len())
+    }
+}
+
 /// `E(y) = -log sum_k w_k N(y; mu_k, s_k^2 I)`: a normalized mixture, `log Z_1 = 0`.
 #[derive(Clone, Debug)]
 pub struct GaussianMixture {
@@ -193,23 +260,119 @@ impl GaussianMixture {
         Self::new(vec![1.0; n], means, vec![std; n])
     }
 
-    /// Per component `log w_k + log N(y; mu_k, s_k^2 I)` and the mixture's log-density.
-    fn log_terms(&self, y: &[f64], terms: &mut [f64]) -> f64 {
-        let d = y.len() as f64;
+    /// `(log w_k - d/2 log(2 pi s_k^2), 1/s_k^2)` per component: what a row needs.
+    fn coefficients(&self) -> Vec<(f64, f64)> {
+        let d = self.dim() as f64;
+        self.weights
+            .iter()
+            .zip(&self.stds)
+            .map(|(w, s)| {
+                let s2 = s * s;
+                (
+                    w.ln() - 0.5 * d * (2.0 * std::f64::consts::PI * s2).ln(),
+                    1.0 / s2,
+                )
+            })
+            .collect()
+    }
+
+    /// `E(y)` and `dE/dy = sum_k r_k (y - mu_k) / s_k^2` (`r_k` the responsibilities)
+    /// for one row, with `terms` as scratch of length K.
+    fn row_energy_grad(
+        &self,
+        coef: &[(f64, f64)],
+        y: &[f64],
+        terms: &mut [f64],
+        g: Option<&mut [f64]>,
+    ) -> f64 {
         let mut mx = f64::NEG_INFINITY;
-        for (k, t) in terms.iter_mut().enumerate() {
-            let s2 = self.stds[k] * self.stds[k];
-            let r2: f64 = y
-                .iter()
-                .zip(&self.means[k])
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum();
-            *t = self.weights[k].ln()
-                - 0.5 * r2 / s2
-                - 0.5 * d * (2.0 * std::f64::consts::PI * s2).ln();
+        for ((t, &(c, inv_s2)), m) in terms.iter_mut().zip(coef).zip(&self.means) {
+            let r2: f64 = y.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum();
+            *t = c - 0.5 * r2 * inv_s2;
             mx = mx.max(*t);
         }
-        mx + terms.iter().map(|t| (t - mx).exp()).sum::<f64>().ln()
+        let mut tot = 0.0;
+        for t in terms.iter_mut() {
+            *t = (*t - mx).exp();
+            tot += *t;
+        }
+        if let Some(g) = g {
+            g.fill(0.0);
+            let inv_tot = 1.0 / tot;
+            for ((&t, &(_, inv_s2)), m) in terms.iter().zip(coef).zip(&self.means) {
+                let r = t * inv_tot * inv_s2;
+                for ((gj, yj), mj) in g.iter_mut().zip(y).zip(m) {
+                    *gj += r * (yj - mj);
+                }
+            }
+        }
+        -(mx + tot.ln())
+    }
+}
+
+/// Rows handed to one task of the pool by [`for_rows`] and [`for_rows_grad`].
+const ROWS_PER_TASK: usize = 256;
+
+/// `out[i] = f(y[i, :])` over the rows of `y: [batch, dim]`, split over the thread pool
+/// when the batch is large (closed-form energies are cheap per row; a sampler calls
+/// them with thousands of chains).
+pub fn for_rows(y: ArrayView2<f64>, out: &mut [f64], f: impl Fn(&[f64]) -> f64 + Sync) {
+    use rayon::prelude::*;
+    let d = y.ncols().max(1);
+    let y = y.as_standard_layout();
+    let ys = y.as_slice().expect("standard layout");
+    let serial = |o: &mut [f64], yc: &[f64]| {
+        for (o, row) in o.iter_mut().zip(yc.chunks_exact(d)) {
+            *o = f(row);
+        }
+    };
+    if out.len() <= ROWS_PER_TASK || crate::threads::threads() == 1 {
+        serial(out, ys);
+    } else {
+        out.par_chunks_mut(ROWS_PER_TASK)
+            .zip(ys.par_chunks(ROWS_PER_TASK * d))
+            .for_each(|(o, yc)| serial(o, yc));
+    }
+}
+
+/// `out[i] = f(y[i, :], grad[i, :])` (the function writes the row's gradient and
+/// returns its energy), split over the thread pool like [`for_rows`].
+pub fn for_rows_grad(
+    y: ArrayView2<f64>,
+    out: &mut [f64],
+    mut grad: ArrayViewMut2<f64>,
+    f: impl Fn(&[f64], &mut [f64]) -> f64 + Sync,
+) {
+    use rayon::prelude::*;
+    let d = y.ncols().max(1);
+    let y = y.as_standard_layout();
+    let ys = y.as_slice().expect("standard layout");
+    let run = |out: &mut [f64], gs: &mut [f64]| {
+        let serial = |o: &mut [f64], yc: &[f64], gc: &mut [f64]| {
+            for ((o, row), g) in o
+                .iter_mut()
+                .zip(yc.chunks_exact(d))
+                .zip(gc.chunks_exact_mut(d))
+            {
+                *o = f(row, g);
+            }
+        };
+        if out.len() <= ROWS_PER_TASK || crate::threads::threads() == 1 {
+            serial(out, ys, gs);
+        } else {
+            out.par_chunks_mut(ROWS_PER_TASK)
+                .zip(ys.par_chunks(ROWS_PER_TASK * d))
+                .zip(gs.par_chunks_mut(ROWS_PER_TASK * d))
+                .for_each(|((o, yc), gc)| serial(o, yc, gc));
+        }
+    };
+    match grad.as_slice_mut() {
+        Some(gs) => run(out, gs),
+        None => {
+            let mut tmp = Array2::<f64>::zeros(grad.dim());
+            run(out, tmp.as_slice_mut().expect("fresh array"));
+            grad.assign(&tmp);
+        }
     }
 }
 
@@ -218,42 +381,28 @@ impl Energy for GaussianMixture {
         self.means[0].len()
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        let mut terms = vec![0.0; self.weights.len()];
-        for (o, row) in out.iter_mut().zip(y.rows()) {
-            let owned;
-            let row = match row.as_slice() {
-                Some(r) => r,
-                None => {
-                    owned = row.to_vec();
-                    &owned
-                }
-            };
-            *o = -self.log_terms(row, &mut terms);
-        }
-    }
-    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
-        let mut terms = vec![0.0; self.weights.len()];
-        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
-            let owned;
-            let row = match row.as_slice() {
-                Some(r) => r,
-                None => {
-                    owned = row.to_vec();
-                    &owned
-                }
-            };
-            let lp = self.log_terms(row, &mut terms);
-            *o = -lp;
-            g.fill(0.0);
-            // dE/dy = sum_k r_k (y - mu_k) / s_k^2, r_k the responsibilities.
-            for (k, &t) in terms.iter().enumerate() {
-                let r = (t - lp).exp();
-                let s2 = self.stds[k] * self.stds[k];
-                for (j, gj) in g.iter_mut().enumerate() {
-                    *gj += r * (row[j] - self.means[k][j]) / s2;
-                }
+        let coef = self.coefficients();
+        let k = self.weights.len();
+        for_rows(y, out, |row| {
+            let mut terms = [0.0f64; 16];
+            if k <= 16 {
+                self.row_energy_grad(&coef, row, &mut terms[..k], None)
+            } else {
+                self.row_energy_grad(&coef, row, &mut vec![0.0; k], None)
             }
-        }
+        });
+    }
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], grad: ArrayViewMut2<f64>) {
+        let coef = self.coefficients();
+        let k = self.weights.len();
+        for_rows_grad(y, out, grad, |row, g| {
+            let mut terms = [0.0f64; 16];
+            if k <= 16 {
+                self.row_energy_grad(&coef, row, &mut terms[..k], Some(g))
+            } else {
+                self.row_energy_grad(&coef, row, &mut vec![0.0; k], Some(g))
+            }
+        });
     }
     fn log_z(&self, beta: f64) -> Option<f64> {
         // Only beta = 1 has a closed form (the mixture is normalized).
@@ -306,20 +455,20 @@ impl Energy for Banana {
         2
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        for (o, row) in out.iter_mut().zip(y.rows()) {
-            let (a, c) = (row[0], row[1]);
-            let u = c + self.b * a * a - 100.0 * self.b;
-            *o = a * a / 200.0 + 0.5 * u * u;
-        }
+        let b = self.b;
+        for_rows(y, out, |r| {
+            let u = r[1] + b * r[0] * r[0] - 100.0 * b;
+            r[0] * r[0] / 200.0 + 0.5 * u * u
+        });
     }
-    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
-        for ((o, row), mut g) in out.iter_mut().zip(y.rows()).zip(grad.rows_mut()) {
-            let (a, c) = (row[0], row[1]);
-            let u = c + self.b * a * a - 100.0 * self.b;
-            *o = a * a / 200.0 + 0.5 * u * u;
-            g[0] = a / 100.0 + u * 2.0 * self.b * a;
+    fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], grad: ArrayViewMut2<f64>) {
+        let b = self.b;
+        for_rows_grad(y, out, grad, |r, g| {
+            let u = r[1] + b * r[0] * r[0] - 100.0 * b;
+            g[0] = r[0] / 100.0 + u * 2.0 * b * r[0];
             g[1] = u;
-        }
+            r[0] * r[0] / 200.0 + 0.5 * u * u
+        });
     }
     fn log_z(&self, beta: f64) -> Option<f64> {
         // y1 ~ N(0, 100/beta), y2 | y1 ~ N(., 1/beta): Z = 2 pi sqrt(100) / beta.

@@ -59,6 +59,7 @@ pub mod models;
 pub mod nn;
 pub mod partition;
 pub mod plot;
+pub mod targets;
 pub mod threads;
 
 pub use error::{Error, Result};
