@@ -55,6 +55,7 @@ pub mod error;
 pub mod free_energy;
 pub mod gibbs;
 pub mod info;
+pub mod mcmc;
 pub mod models;
 pub mod nn;
 pub mod partition;
