@@ -50,6 +50,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod diagnostics;
 pub mod energy;
 pub mod error;
 pub mod free_energy;
