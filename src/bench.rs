@@ -261,3 +261,156 @@ pub fn ais(
         seed,
     })
 }
+
+/// Result of the T5 MALA workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct MalaBench {
+    pub workload: &'static str,
+    pub threads: usize,
+    /// Wall time of the steps.
+    pub seconds: f64,
+    pub chains: usize,
+    pub steps: usize,
+    pub acceptance: f64,
+    /// Fraction of the chains nearest to each of the 8 means (each should be 9-16%).
+    pub mode_fractions: Vec<f64>,
+    /// Fraction of the chains within 0.3 of a mean (should be > 0.95).
+    pub near_mode: f64,
+    pub seed: u64,
+}
+
+/// T5 of the sampler suite: `chains` 2-D chains from N(0, I), `steps` MALA steps of size
+/// 0.01 on the 8-Gaussian ring (f64; the peers run f32).
+pub fn mala_t5(chains: usize, steps: usize, seed: u64) -> Result<MalaBench> {
+    use crate::mcmc::{Info, Kernel, Langevin, State};
+    let t5 = crate::targets::t5();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let init = Array2::from_shape_simple_fn((chains, 2), || StandardNormal.sample(&mut rng)); // [chains, 2]
+    let mut state = State::new(&t5, init)?;
+    let k = Langevin::mala(0.01, 1.0)?;
+    let mut info = Info::default();
+    let mut acc = 0.0;
+    let t = Instant::now();
+    for _ in 0..steps {
+        k.step(&t5, &mut state, &mut rng, &mut info)?;
+        acc += info.mean_acceptance();
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let mut counts = [0usize; 8];
+    let mut near = 0usize;
+    for row in state.position.rows() {
+        let (best, d2) = t5
+            .means
+            .iter()
+            .enumerate()
+            .map(|(k, m)| (k, (row[0] - m[0]).powi(2) + (row[1] - m[1]).powi(2)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("8 means");
+        counts[best] += 1;
+        near += usize::from(d2 < 0.09);
+    }
+    Ok(MalaBench {
+        workload: "mala_t5",
+        threads: crate::threads::threads(),
+        seconds,
+        chains,
+        steps,
+        acceptance: acc / steps.max(1) as f64,
+        mode_fractions: counts.iter().map(|&c| c as f64 / chains as f64).collect(),
+        near_mode: near as f64 / chains as f64,
+        seed,
+    })
+}
+
+/// Result of the batched HMC workload on T1.
+#[derive(Clone, Debug, Serialize)]
+pub struct HmcBench {
+    pub workload: &'static str,
+    pub threads: usize,
+    /// Wall time of warm-up and draws.
+    pub seconds: f64,
+    pub seconds_warmup: f64,
+    pub seconds_draws: f64,
+    pub chains: usize,
+    pub leapfrog: usize,
+    pub warmup: usize,
+    pub draws: usize,
+    pub step_size: f64,
+    pub acceptance: f64,
+    pub divergences: usize,
+    /// Gradient evaluations per chain, warm-up included.
+    pub grad_evals: u64,
+    /// Bulk ESS over the 100 coordinates (all chains).
+    pub ess_bulk_min: f64,
+    pub ess_bulk_median: f64,
+    /// `min ESS / (chains x draws x leapfrog)`: gradients of the draws only.
+    pub min_ess_per_grad_draws: f64,
+    /// `min ESS / (chains x all gradient evaluations)`.
+    pub min_ess_per_grad_total: f64,
+    /// Largest `|mean - 0| / mcse` and `|var - s^2| / s^2` over coordinates.
+    pub max_mean_z: f64,
+    pub max_var_rel_err: f64,
+    pub seed: u64,
+}
+
+/// Batched HMC on T1: `chains` chains, `leapfrog` steps, warm-up (dual averaging and
+/// diagonal mass matrix) then draws; bulk ESS from [`crate::diagnostics`].
+pub fn hmc_t1(
+    chains: usize,
+    leapfrog: usize,
+    warmup: usize,
+    draws: usize,
+    seed: u64,
+) -> Result<HmcBench> {
+    use crate::mcmc::{Hmc, SampleConfig, sample};
+    let t1 = crate::targets::t1();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let init = Array2::from_shape_simple_fn((chains, 100), || StandardNormal.sample(&mut rng)); // [chains, 100]
+    let mut k = Hmc::new(0.1, leapfrog, 1.0)?;
+    let cfg = crate::mcmc::SampleConfig {
+        warmup,
+        draws,
+        seed,
+        ..SampleConfig::default()
+    };
+    let t = Instant::now();
+    let tr = sample(&mut k, &t1, init, &cfg)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let mut ess = Vec::with_capacity(100);
+    let (mut max_z, mut max_v) = (0.0f64, 0.0f64);
+    for j in 0..100 {
+        let x = tr.coordinate(j);
+        ess.push(crate::diagnostics::ess_bulk(x)?);
+        let mean = x.mean().unwrap_or(0.0);
+        let mcse = crate::diagnostics::mcse_mean(x)?;
+        max_z = max_z.max(mean.abs() / mcse);
+        let s2 = t1.std[j] * t1.std[j];
+        let var = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+        max_v = max_v.max((var - s2).abs() / s2);
+    }
+    let mut sorted = ess.clone();
+    sorted.sort_by(f64::total_cmp);
+    let min = sorted[0];
+    Ok(HmcBench {
+        workload: "hmc_t1",
+        threads: crate::threads::threads(),
+        seconds,
+        seconds_warmup: tr.seconds_warmup,
+        seconds_draws: tr.seconds_draws,
+        chains,
+        leapfrog,
+        warmup,
+        draws,
+        step_size: tr.step_size,
+        acceptance: tr.acceptance,
+        divergences: tr.divergences,
+        grad_evals: tr.grad_evals,
+        ess_bulk_min: min,
+        ess_bulk_median: sorted[50],
+        min_ess_per_grad_draws: min / (chains * draws * leapfrog) as f64,
+        min_ess_per_grad_total: min / (chains as u64 * tr.grad_evals) as f64,
+        max_mean_z: max_z,
+        max_var_rel_err: max_v,
+        seed,
+    })
+}

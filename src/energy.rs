@@ -260,10 +260,12 @@ impl GaussianMixture {
         Self::new(vec![1.0; n], means, vec![std; n])
     }
 
-    /// `(log w_k - d/2 log(2 pi s_k^2), 1/s_k^2)` per component: what a row needs.
-    fn coefficients(&self) -> Vec<(f64, f64)> {
+    /// `(log w_k - d/2 log(2 pi s_k^2), 1/s_k^2)` per component and the means in one
+    /// flat `[K * d]` buffer: what a row needs.
+    fn coefficients(&self) -> (Vec<(f64, f64)>, Vec<f64>) {
         let d = self.dim() as f64;
-        self.weights
+        let coef = self
+            .weights
             .iter()
             .zip(&self.stds)
             .map(|(w, s)| {
@@ -273,40 +275,72 @@ impl GaussianMixture {
                     1.0 / s2,
                 )
             })
-            .collect()
+            .collect();
+        (coef, self.means.concat())
     }
 
     /// `E(y)` and `dE/dy = sum_k r_k (y - mu_k) / s_k^2` (`r_k` the responsibilities)
-    /// for one row, with `terms` as scratch of length K.
+    /// for one row, with `terms` as scratch of length K. The width is dispatched to a
+    /// constant for 1-D and 2-D rows so the inner loops unroll.
     fn row_energy_grad(
-        &self,
         coef: &[(f64, f64)],
+        means: &[f64],
         y: &[f64],
         terms: &mut [f64],
         g: Option<&mut [f64]>,
     ) -> f64 {
+        match y.len() {
+            1 => Self::row_d(1, coef, means, y, terms, g),
+            2 => Self::row_d(2, coef, means, y, terms, g),
+            d => Self::row_d(d, coef, means, y, terms, g),
+        }
+    }
+
+    #[inline(always)]
+    fn row_d(
+        d: usize,
+        coef: &[(f64, f64)],
+        means: &[f64],
+        y: &[f64],
+        terms: &mut [f64],
+        g: Option<&mut [f64]>,
+    ) -> f64 {
+        let y = &y[..d];
         let mut mx = f64::NEG_INFINITY;
-        for ((t, &(c, inv_s2)), m) in terms.iter_mut().zip(coef).zip(&self.means) {
-            let r2: f64 = y.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum();
+        for ((t, &(c, inv_s2)), m) in terms.iter_mut().zip(coef).zip(means.chunks_exact(d)) {
+            let mut r2 = 0.0;
+            for j in 0..d {
+                let u = y[j] - m[j];
+                r2 += u * u;
+            }
             *t = c - 0.5 * r2 * inv_s2;
             mx = mx.max(*t);
         }
+        // Terms below e^-40 of the largest are under half an ulp of the sum (>= 1):
+        // they cannot change it, so their exponentials are skipped (exact in f64; a
+        // sampler's chains sit near one component, so most terms are skipped).
         let mut tot = 0.0;
         for t in terms.iter_mut() {
-            *t = (*t - mx).exp();
+            let u = *t - mx;
+            *t = if u < -40.0 { 0.0 } else { u.exp() };
             tot += *t;
         }
         if let Some(g) = g {
+            let g = &mut g[..d];
             g.fill(0.0);
             let inv_tot = 1.0 / tot;
-            for ((&t, &(_, inv_s2)), m) in terms.iter().zip(coef).zip(&self.means) {
+            for ((&t, &(_, inv_s2)), m) in terms.iter().zip(coef).zip(means.chunks_exact(d)) {
+                if t == 0.0 {
+                    continue;
+                }
                 let r = t * inv_tot * inv_s2;
-                for ((gj, yj), mj) in g.iter_mut().zip(y).zip(m) {
-                    *gj += r * (yj - mj);
+                for j in 0..d {
+                    g[j] += r * (y[j] - m[j]);
                 }
             }
         }
-        -(mx + tot.ln())
+        // tot = 1 + (the other terms): ln_1p keeps their contribution exact.
+        -(mx + (tot - 1.0).ln_1p())
     }
 }
 
@@ -381,26 +415,26 @@ impl Energy for GaussianMixture {
         self.means[0].len()
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        let coef = self.coefficients();
+        let (coef, means) = self.coefficients();
         let k = self.weights.len();
         for_rows(y, out, |row| {
             let mut terms = [0.0f64; 16];
             if k <= 16 {
-                self.row_energy_grad(&coef, row, &mut terms[..k], None)
+                Self::row_energy_grad(&coef, &means, row, &mut terms[..k], None)
             } else {
-                self.row_energy_grad(&coef, row, &mut vec![0.0; k], None)
+                Self::row_energy_grad(&coef, &means, row, &mut vec![0.0; k], None)
             }
         });
     }
     fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], grad: ArrayViewMut2<f64>) {
-        let coef = self.coefficients();
+        let (coef, means) = self.coefficients();
         let k = self.weights.len();
         for_rows_grad(y, out, grad, |row, g| {
             let mut terms = [0.0f64; 16];
             if k <= 16 {
-                self.row_energy_grad(&coef, row, &mut terms[..k], Some(g))
+                Self::row_energy_grad(&coef, &means, row, &mut terms[..k], Some(g))
             } else {
-                self.row_energy_grad(&coef, row, &mut vec![0.0; k], Some(g))
+                Self::row_energy_grad(&coef, &means, row, &mut vec![0.0; k], Some(g))
             }
         });
     }
