@@ -24,6 +24,7 @@
 use crate::nn::{Parallelism, Sequential, Workspace};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use rand::SeedableRng;
 use std::sync::Mutex;
 
 /// A batched energy `E(y)` with its gradient.
@@ -582,7 +583,73 @@ impl<F: Fn(&[f64]) -> f64 + Send + Sync> Energy for FnEnergy<F> {
 /// A neural energy: an engine chain with a scalar output, run in f32.
 pub struct NeuralEnergy {
     pub net: Sequential,
+    /// The architecture, when built by [`NeuralEnergy::mlp`] (what a checkpoint stores).
+    pub spec: Option<MlpSpec>,
     pool: Mutex<Vec<Workspace>>,
+}
+
+/// An MLP energy `R^d -> R`: `in_dim`, hidden widths, one activation after each hidden
+/// layer, a scalar output.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MlpSpec {
+    pub in_dim: usize,
+    pub hidden: Vec<usize>,
+    pub activation: crate::nn::ActivationKind,
+}
+
+impl NeuralEnergy {
+    /// A fresh MLP energy (PyTorch's default initialization).
+    pub fn mlp(spec: MlpSpec, rng: &mut impl rand::Rng) -> Result<Self> {
+        if spec.in_dim == 0 || spec.hidden.contains(&0) {
+            return Err(Error::invalid(
+                "mlp energy",
+                format!(
+                    "widths must be > 0 (in {}, hidden {:?})",
+                    spec.in_dim, spec.hidden
+                ),
+            ));
+        }
+        let net = Sequential::mlp(
+            spec.in_dim,
+            &spec.hidden,
+            1,
+            spec.activation,
+            crate::nn::init::Init::PyTorchDefault,
+            rng,
+        );
+        let mut e = Self::new(net)?;
+        e.spec = Some(spec);
+        Ok(e)
+    }
+
+    /// Save the weights (safetensors) with the spec as config, atomically.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let spec = self.spec.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "neural energy",
+                "only an energy built by NeuralEnergy::mlp can be saved",
+            )
+        })?;
+        let cfg = serde_json::json!({ "model": "mlp_energy", "spec": spec });
+        crate::nn::checkpoint::save(path, &self.net, &cfg)
+    }
+
+    /// Load an energy saved by [`NeuralEnergy::save`].
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let cfg = crate::nn::checkpoint::read_config(path)?;
+        if cfg.get("model").and_then(|m| m.as_str()) != Some("mlp_energy") {
+            return Err(Error::format(
+                path,
+                "config field `model` is not \"mlp_energy\"",
+            ));
+        }
+        let spec: MlpSpec = serde_json::from_value(cfg["spec"].clone())
+            .map_err(|e| Error::format(path, format!("config field `spec`: {e}")))?;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
+        let mut e = Self::mlp(spec, &mut rng)?;
+        crate::nn::checkpoint::load(path, &mut e.net)?;
+        Ok(e)
+    }
 }
 
 impl NeuralEnergy {
@@ -597,6 +664,7 @@ impl NeuralEnergy {
         }
         Ok(NeuralEnergy {
             net,
+            spec: None,
             pool: Mutex::new(Vec::new()),
         })
     }

@@ -355,3 +355,41 @@ pub fn heatmap(
     f.axes(&mut c, title, "y1", "y2");
     c.save_png(path)
 }
+
+/// A scatter plot of the points `(xs[i], ys[i])` (translucent dots, so density shows),
+/// e.g. MCMC draws of a 2-D target or model samples over data.
+pub fn scatter(path: &Path, title: &str, xs: &[f64], ys: &[f64]) -> Result<()> {
+    if xs.len() != ys.len() || xs.is_empty() {
+        return Err(Error::invalid(
+            "scatter",
+            format!(
+                "{} x values for {} y values (need 1 or more)",
+                xs.len(),
+                ys.len()
+            ),
+        ));
+    }
+    check_finite("scatter x", xs)?;
+    check_finite("scatter y", ys)?;
+    let mut c = Canvas::new(560, 560);
+    let (x0, x1) = range(xs);
+    let (y0, y1) = range(ys);
+    let (px, py) = (0.05 * (x1 - x0), 0.05 * (y1 - y0));
+    let f = Frame {
+        l: 80.0,
+        t: 40.0,
+        r: 540.0,
+        b: 500.0,
+        x: (x0 - px, x1 + px),
+        y: (y0 - py, y1 + py),
+    };
+    let alpha = (2000.0 / xs.len() as f32).clamp(0.03, 0.6);
+    for (&x, &y) in xs.iter().zip(ys) {
+        let (u, v) = f.px(x, y);
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            c.blend(u as i64 + dx, v as i64 + dy, BLUE, alpha);
+        }
+    }
+    f.axes(&mut c, title, "y1", "y2");
+    c.save_png(path)
+}

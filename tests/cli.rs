@@ -328,3 +328,79 @@ fn gibbs_command_writes_one_picture_per_beta() {
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000, "{n}");
     }
 }
+
+#[test]
+fn sample_command_writes_draws_summary_and_picture() {
+    let dir = tmpdir("sample");
+    let out = dir.join("banana");
+    let o = ebm(&[
+        "sample",
+        "--target",
+        "banana",
+        "--kernel",
+        "hmc",
+        "--chains",
+        "4",
+        "--warmup",
+        "500",
+        "--draws",
+        "500",
+        "--out",
+        out.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    let (s, e) = text(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        s.contains("r_hat") && s.contains("ess_bulk") && s.contains("y[1]"),
+        "{s}"
+    );
+    // The .npy header states the shape [chains, draws, dim] in float64.
+    let npy = std::fs::read(out.join("draws.npy")).unwrap();
+    assert_eq!(&npy[..6], b"\x93NUMPY");
+    let header = String::from_utf8_lossy(&npy[10..128]);
+    assert!(
+        header.contains("'shape': (4, 500, 2)") && header.contains("<f8"),
+        "{header}"
+    );
+    assert_eq!(npy.len() - (npy.len() - 4 * 500 * 2 * 8), 4 * 500 * 2 * 8);
+    assert!(out.join("summary.txt").exists() && out.join("draws.png").exists());
+    // CSV: a header and one line per draw.
+    let o = ebm(&[
+        "sample",
+        "--target",
+        "t5",
+        "--kernel",
+        "mala",
+        "--chains",
+        "2",
+        "--warmup",
+        "50",
+        "--draws",
+        "20",
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let csv = std::fs::read_to_string(out.join("draws.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("chain,draw,y0,y1"));
+    assert_eq!(csv.lines().count(), 1 + 2 * 20);
+    // Bad input: one line each.
+    one_line_error(&ebm(&["sample", "--target", "nope"]), &["target", "nope"]);
+    one_line_error(
+        &ebm(&["sample", "--chains", "0", "--out", out.to_str().unwrap()]),
+        &["chains"],
+    );
+    one_line_error(&ebm(&["sample", "--step-size=-1"]), &["step size"]);
+    one_line_error(
+        &ebm(&[
+            "sample",
+            "--energy",
+            dir.join("missing.safetensors").to_str().unwrap(),
+        ]),
+        &["missing.safetensors"],
+    );
+}

@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod gibbs;
 mod lagrangian;
+mod sample;
 mod vae;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,9 @@ pub enum Command {
     /// Backprop as Lagrangian optimization: states, multipliers and stationarity
     /// residuals of a small network, checked against finite differences.
     Lagrangian(lagrangian::LagrangianArgs),
+    /// MCMC: sample a built-in target or a saved energy; diagnostics table, draws
+    /// (.npy or CSV) and, in 2-D, a picture.
+    Sample(sample::SampleArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,5 +96,6 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Eval(EvalCmd::Vae(a))) => vae::eval(&a, cli.seed),
         Some(Command::Lagrangian(a)) => lagrangian::run(&a, cli.seed),
         Some(Command::Gibbs(a)) => gibbs::run(&a, cli.seed),
+        Some(Command::Sample(a)) => sample::run(&a, cli.seed),
     }
 }

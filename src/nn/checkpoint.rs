@@ -142,3 +142,16 @@ pub fn load(path: &Path, model: &mut dyn Parameters) -> Result<serde_json::Value
         None => Ok(serde_json::Value::Null),
     }
 }
+
+/// The config saved in a checkpoint's metadata (`null` if none), without loading any
+/// tensor: what a loader reads first to build the model.
+pub fn read_config(path: &Path) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+    match meta.metadata().as_ref().and_then(|m| m.get("config")) {
+        Some(c) => serde_json::from_str(c)
+            .map_err(|e| Error::format(path, format!("config in metadata is not JSON: {e}"))),
+        None => Ok(serde_json::Value::Null),
+    }
+}
