@@ -57,6 +57,7 @@ pub mod gibbs;
 pub mod info;
 pub mod models;
 pub mod nn;
+pub mod nuts;
 pub mod partition;
 pub mod plot;
 pub mod targets;
