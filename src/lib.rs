@@ -59,6 +59,7 @@ pub mod info;
 pub mod mcmc;
 pub mod models;
 pub mod nn;
+pub mod nuts;
 pub mod partition;
 pub mod plot;
 pub mod targets;

@@ -116,7 +116,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
         divergences: tr.divergences,
         grad_evals: tr.grad_evals * a.chains as u64,
     };
-    let full = SummaryTable::new(rows.clone()).with_stats(stats.clone());
+    let full = SummaryTable::new(rows.clone()).with_stats(stats);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let summary_path = a.out.join("summary.txt");
     ebm::nn::checkpoint::write_atomic(&summary_path, full.to_string().as_bytes())?;
