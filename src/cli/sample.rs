@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use ebm::diagnostics::{SamplerStats, SummaryTable, summarize};
 use ebm::energy::{Energy, NeuralEnergy};
 use ebm::mcmc::{self, Hmc, Kernel, Langevin, RandomWalk, Rng, SampleConfig};
+use ebm::nuts::{NutsConfig, sample_nuts};
 use ebm::{Error, Result};
 use ndarray::{Array2, Array3, Axis};
 use rand::SeedableRng;
@@ -26,6 +27,8 @@ pub enum KernelKind {
     Mala,
     /// HMC with --leapfrog steps, adapted step size and diagonal mass.
     Hmc,
+    /// NUTS (nuts-rs): adapted step size and diagonal mass, no step count to choose.
+    Nuts,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -76,6 +79,19 @@ pub struct SampleArgs {
     /// Rows of the printed table (all rows go to summary.txt).
     #[arg(long, default_value_t = 12)]
     pub show: usize,
+    /// NUTS: target acceptance of the step-size adaptation (raise it, e.g. 0.95, when
+    /// divergences are reported).
+    #[arg(long, default_value_t = 0.8)]
+    pub target_accept: f64,
+}
+
+/// What a run produced, whichever sampler made it.
+struct Run {
+    name: &'static str,
+    draws: Array3<f64>,
+    stats: SamplerStats,
+    step_size: f64,
+    seconds: (f64, f64),
 }
 
 pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
@@ -89,33 +105,73 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
             format!("{} (must be > 0)", a.init_scale),
         ));
     }
-    let mut kernel: Box<dyn Kernel> = match a.kernel {
-        KernelKind::Mh => Box::new(RandomWalk::new(a.step_size, a.beta)?),
-        KernelKind::Ula => Box::new(Langevin::ula(a.step_size, a.beta)?),
-        KernelKind::Mala => Box::new(Langevin::mala(a.step_size, a.beta)?),
-        KernelKind::Hmc => Box::new(Hmc::new(a.step_size, a.leapfrog, a.beta)?),
-    };
     let d = energy.dim();
-    let mut rng = Rng::seed_from_u64(seed ^ 0x1417);
-    let init = Array2::from_shape_simple_fn((a.chains, d), || {
-        let z: f64 = StandardNormal.sample(&mut rng);
-        a.init_scale * z
-    }); // [chains, dim]
-    let cfg = SampleConfig {
-        warmup: a.warmup,
-        draws: a.draws,
-        thin: a.thin,
-        seed,
-        ..SampleConfig::default()
+    let run = if a.kernel == KernelKind::Nuts {
+        if a.thin != 1 {
+            return Err(Error::invalid(
+                "--thin",
+                "NUTS keeps every draw (use --thin 1)",
+            ));
+        }
+        let cfg = NutsConfig {
+            warmup: a.warmup as u64,
+            draws: a.draws as u64,
+            chains: a.chains,
+            target_accept: a.target_accept,
+            beta: a.beta,
+            seed,
+            ..NutsConfig::default()
+        };
+        let t = std::time::Instant::now();
+        let tr = sample_nuts(energy.as_ref(), &cfg)?;
+        Run {
+            name: "nuts",
+            stats: SamplerStats {
+                acceptance: tr.acceptance,
+                divergences: tr.diverging.iter().sum(),
+                grad_evals: tr.grad_evals,
+            },
+            draws: tr.draws,
+            step_size: tr.step_size.iter().sum::<f64>() / a.chains.max(1) as f64,
+            seconds: (0.0, t.elapsed().as_secs_f64()),
+        }
+    } else {
+        let mut kernel: Box<dyn Kernel> = match a.kernel {
+            KernelKind::Mh => Box::new(RandomWalk::new(a.step_size, a.beta)?),
+            KernelKind::Ula => Box::new(Langevin::ula(a.step_size, a.beta)?),
+            KernelKind::Mala => Box::new(Langevin::mala(a.step_size, a.beta)?),
+            KernelKind::Hmc | KernelKind::Nuts => {
+                Box::new(Hmc::new(a.step_size, a.leapfrog, a.beta)?)
+            }
+        };
+        let mut rng = Rng::seed_from_u64(seed ^ 0x1417);
+        let init = Array2::from_shape_simple_fn((a.chains, d), || {
+            let z: f64 = StandardNormal.sample(&mut rng);
+            a.init_scale * z
+        }); // [chains, dim]
+        let cfg = SampleConfig {
+            warmup: a.warmup,
+            draws: a.draws,
+            thin: a.thin,
+            seed,
+            ..SampleConfig::default()
+        };
+        let tr = mcmc::sample(kernel.as_mut(), energy.as_ref(), init, &cfg)?;
+        Run {
+            name: kernel.name(),
+            stats: SamplerStats {
+                acceptance: tr.acceptance,
+                divergences: tr.divergences,
+                grad_evals: tr.grad_evals * a.chains as u64,
+            },
+            draws: tr.draws,
+            step_size: tr.step_size,
+            seconds: (tr.seconds_warmup, tr.seconds_draws),
+        }
     };
-    let tr = mcmc::sample(kernel.as_mut(), energy.as_ref(), init, &cfg)?;
     let names: Vec<String> = (0..d).map(|j| format!("y[{j}]")).collect();
-    let rows = summarize(tr.draws.view(), &names)?;
-    let stats = SamplerStats {
-        acceptance: tr.acceptance,
-        divergences: tr.divergences,
-        grad_evals: tr.grad_evals * a.chains as u64,
-    };
+    let rows = summarize(run.draws.view(), &names)?;
+    let stats = run.stats;
     let full = SummaryTable::new(rows.clone()).with_stats(stats);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let summary_path = a.out.join("summary.txt");
@@ -123,26 +179,26 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
     let draws_path = match a.format {
         Format::Npy => {
             let p = a.out.join("draws.npy");
-            write_npy(&p, &tr.draws)?;
+            write_npy(&p, &run.draws)?;
             p
         }
         Format::Csv => {
             let p = a.out.join("draws.csv");
-            write_csv(&p, &tr.draws)?;
+            write_csv(&p, &run.draws)?;
             p
         }
     };
     println!(
         "{} on {} ({} chains x {} draws after {} warm-up, beta {}): step {:.4}, {:.2} s warm-up + {:.2} s draws",
-        kernel.name(),
+        run.name,
         energy.name(),
         a.chains,
         a.draws,
         a.warmup,
         a.beta,
-        tr.step_size,
-        tr.seconds_warmup,
-        tr.seconds_draws
+        run.step_size,
+        run.seconds.0,
+        run.seconds.1
     );
     let shown = SummaryTable::new(rows.iter().take(a.show).cloned().collect()).with_stats(stats);
     print!("{shown}");
@@ -162,7 +218,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
         );
     }
     if d == 2 {
-        let flat = tr
+        let flat = run
             .draws
             .view()
             .into_shape_with_order((a.chains * a.draws, 2))
@@ -170,7 +226,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
         let png = a.out.join("draws.png");
         ebm::plot::scatter(
             &png,
-            &format!("{} draws, {}", kernel.name(), energy.name()),
+            &format!("{} draws, {}", run.name, energy.name()),
             &flat.column(0).to_vec(),
             &flat.column(1).to_vec(),
         )?;
