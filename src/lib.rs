@@ -49,6 +49,7 @@
 //! point takes a seed.
 
 pub mod bench;
+pub mod contrastive;
 pub mod data;
 pub mod diagnostics;
 pub mod energy;

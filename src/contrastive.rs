@@ -1,0 +1,473 @@
+//! Maximum likelihood read as a contrastive method (SPEC sections 2 and 3): push down
+//! the energy of the data, pull up the energy of samples from the model.
+//!
+//! For `P_w(y) = exp(-beta E_w(y)) / Z_w`, the negative log-likelihood of the data has
+//! the gradient
+//! `dL/dw = beta ( E_data[dE_w/dw] - E_{y ~ P_w}[dE_w/dw] )`,
+//! so with negatives `y^` drawn (approximately) from `P_w` the surrogate loss
+//! `L_c = mean_i E_w(y_i) - mean_j E_w(y^_j)` (the samples held fixed) has the lecture's
+//! NLL gradient estimate as its gradient (up to the factor beta). The lecture's warning:
+//! this loss alone lets a flexible energy dig ever deeper wells at the training points,
+//! so it is regularized: `+ alpha (mean E(y)^2 + mean E(y^)^2)` (Du and Mordatch 2019)
+//! keeps the energies near 0, weight decay keeps the weights small, and spectral
+//! normalization bounds the Lipschitz constant.
+//!
+//! Negatives ([`Negatives`]): short-run Langevin from noise (Nijkamp et al. 2019),
+//! persistent chains kept in a replay buffer with a fraction restarted from noise (PCD,
+//! Tieleman 2008; Du and Mordatch 2019), or contrastive divergence CD-k (chains started
+//! at the data, Hinton 2002).
+
+use crate::energy::{Energy, MlpSpec, NeuralEnergy};
+use crate::mcmc::{Info, Kernel, Langevin, Noise, ReplayBuffer, Rng, State};
+use crate::nn::Parameters;
+use crate::nn::optim::{OptimConfig, Optimizer, clip_grad_norm};
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, Axis, s};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+/// An energy whose parameters learn: `grad_w += sum_i coef_i dE_w(y_i)/dw`.
+pub trait Learnable: Energy {
+    /// Accumulate the weighted parameter gradient of the energies of the rows of `y`.
+    fn accumulate_param_grad(&mut self, y: ArrayView2<f64>, coef: &[f64]);
+    /// Reset the accumulated gradient.
+    fn zero_param_grad(&mut self);
+}
+
+/// Energies and loss of one contrastive evaluation.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct LossParts {
+    /// `mean E(y)` over the data.
+    pub e_data: f64,
+    /// `mean E(y^)` over the negatives.
+    pub e_neg: f64,
+    /// `L_c + alpha (mean E(y)^2 + mean E(y^)^2)`.
+    pub loss: f64,
+}
+
+impl LossParts {
+    /// `e_neg - e_data`: how much higher the samples sit than the data.
+    pub fn gap(&self) -> f64 {
+        self.e_neg - self.e_data
+    }
+}
+
+/// Accumulate the gradient of `mean E(data) - mean E(neg) + alpha (mean E(data)^2 +
+/// mean E(neg)^2)` into `model` and return the parts.
+pub fn contrastive_grad(
+    model: &mut dyn Learnable,
+    data: ArrayView2<f64>,
+    neg: ArrayView2<f64>,
+    alpha: f64,
+) -> LossParts {
+    let (b, m) = (data.nrows(), neg.nrows());
+    let mut ed = vec![0.0; b];
+    let mut en = vec![0.0; m];
+    model.energy(data, &mut ed);
+    model.energy(neg, &mut en);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let sq = |v: &[f64]| v.iter().map(|e| e * e).sum::<f64>() / v.len().max(1) as f64;
+    let cd: Vec<f64> = ed
+        .iter()
+        .map(|e| (1.0 + 2.0 * alpha * e) / b as f64)
+        .collect();
+    let cn: Vec<f64> = en
+        .iter()
+        .map(|e| (-1.0 + 2.0 * alpha * e) / m as f64)
+        .collect();
+    model.accumulate_param_grad(data, &cd);
+    model.accumulate_param_grad(neg, &cn);
+    let (e_data, e_neg) = (mean(&ed), mean(&en));
+    LossParts {
+        e_data,
+        e_neg,
+        loss: e_data - e_neg + alpha * (sq(&ed) + sq(&en)),
+    }
+}
+
+impl Learnable for NeuralEnergy {
+    fn accumulate_param_grad(&mut self, y: ArrayView2<f64>, coef: &[f64]) {
+        let y32 = y.mapv(|v| v as f32); // [batch, dim]
+        let mut ws = self.net.workspace(y.nrows());
+        let par = crate::threads::gemm_parallelism();
+        self.net.forward(y32.view(), &mut ws, par);
+        ws.grad_out_mut()
+            .iter_mut()
+            .zip(coef)
+            .for_each(|(g, &c)| *g = c as f32);
+        self.net.backward_from_ws(&mut ws, false, par);
+    }
+    fn zero_param_grad(&mut self) {
+        self.net.zero_grad();
+    }
+}
+
+/// Where the negatives come from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Negatives {
+    /// `steps` Langevin steps from uniform noise over the data box, every update.
+    ShortRun,
+    /// Persistent chains in a replay buffer; a fraction `restart` starts over from noise.
+    Persistent,
+    /// CD-k: `steps` Langevin steps from the data batch.
+    ContrastiveDivergence,
+}
+
+impl Negatives {
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "short-run" | "shortrun" | "langevin" => Ok(Negatives::ShortRun),
+            "pcd" | "persistent" => Ok(Negatives::Persistent),
+            "cd" | "cd-k" => Ok(Negatives::ContrastiveDivergence),
+            other => Err(Error::invalid(
+                "negatives",
+                format!("unknown sampler '{other}' (choose short-run, pcd, cd)"),
+            )),
+        }
+    }
+}
+
+/// Settings of contrastive training (defaults train stably on every toy set).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContrastiveConfig {
+    pub negatives: Negatives,
+    /// Langevin steps per update.
+    pub mcmc_steps: usize,
+    /// Langevin step `eps` (`y <- y - eps dE/dy + sqrt(2 eps) xi`).
+    pub step_size: f64,
+    /// MALA (true) or ULA (false) moves.
+    pub adjusted: bool,
+    /// Replay buffer size and restart probability (persistent chains).
+    pub buffer: usize,
+    pub restart: f64,
+    /// Noise box for fresh chains: uniform over `[lo, hi]^2`.
+    pub noise_lo: f64,
+    pub noise_hi: f64,
+    /// `alpha` of the energy-magnitude penalty.
+    pub energy_l2: f64,
+    pub optim: OptimConfig,
+    /// Clip the global gradient norm (0: off).
+    pub clip: f64,
+    pub batch: usize,
+    /// Stop as diverged when `|gap|` exceeds this (energies exploding).
+    pub max_gap: f64,
+}
+
+impl Default for ContrastiveConfig {
+    fn default() -> Self {
+        ContrastiveConfig {
+            negatives: Negatives::Persistent,
+            mcmc_steps: 20,
+            step_size: 0.005,
+            adjusted: true,
+            buffer: 8192,
+            restart: 0.05,
+            noise_lo: -4.5,
+            noise_hi: 4.5,
+            energy_l2: 0.01,
+            optim: OptimConfig::Adam {
+                lr: 1e-3,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            clip: 10.0,
+            batch: 256,
+            max_gap: 1e4,
+        }
+    }
+}
+
+/// Metrics of one update.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    pub loss: f64,
+    pub e_data: f64,
+    pub e_neg: f64,
+    pub gap: f64,
+    /// Mean acceptance of the Langevin moves (1 for ULA).
+    pub acceptance: f64,
+    /// Negatives restarted from noise in this update.
+    pub restarted: usize,
+    pub grad_norm: f64,
+}
+
+/// Contrastive training of an MLP energy.
+pub struct ContrastiveTrainer {
+    pub energy: NeuralEnergy,
+    pub cfg: ContrastiveConfig,
+    opt: Box<dyn Optimizer>,
+    buffer: Option<ReplayBuffer>,
+    rng: Rng,
+    step: usize,
+    /// The negatives of the last update, `[batch, dim]`.
+    pub last_negatives: Array2<f64>,
+}
+
+impl ContrastiveTrainer {
+    pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
+        if cfg.batch == 0 || cfg.mcmc_steps == 0 {
+            return Err(Error::invalid(
+                "contrastive",
+                "batch and mcmc steps must be >= 1",
+            ));
+        }
+        crate::mcmc::Langevin::mala(cfg.step_size, 1.0)?;
+        if cfg.noise_hi.partial_cmp(&cfg.noise_lo) != Some(std::cmp::Ordering::Greater) {
+            return Err(Error::invalid(
+                "noise box",
+                format!("[{}, {}] is empty", cfg.noise_lo, cfg.noise_hi),
+            ));
+        }
+        let mut rng = Rng::seed_from_u64(seed);
+        let dim = spec.in_dim;
+        let energy = NeuralEnergy::mlp(spec, &mut rng)?;
+        let buffer = (cfg.negatives == Negatives::Persistent)
+            .then(|| {
+                ReplayBuffer::new(
+                    cfg.buffer.max(cfg.batch),
+                    dim,
+                    cfg.restart,
+                    Self::noise(&cfg),
+                    &mut rng,
+                )
+            })
+            .transpose()?;
+        Ok(ContrastiveTrainer {
+            energy,
+            opt: cfg.optim.build(),
+            buffer,
+            rng,
+            step: 0,
+            last_negatives: Array2::zeros((0, dim)),
+            cfg,
+        })
+    }
+
+    fn noise(cfg: &ContrastiveConfig) -> Noise {
+        Noise::Uniform {
+            low: cfg.noise_lo,
+            high: cfg.noise_hi,
+        }
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Run the Langevin chains from `init` on the current energy; returns the
+    /// negatives and the mean acceptance.
+    pub fn run_chains(&mut self, init: Array2<f64>) -> Result<(Array2<f64>, f64)> {
+        let k: Langevin = if self.cfg.adjusted {
+            Langevin::mala(self.cfg.step_size, 1.0)?
+        } else {
+            Langevin::ula(self.cfg.step_size, 1.0)?
+        };
+        let mut state = State::new(&self.energy, init)?;
+        let mut info = Info::default();
+        let mut acc = 0.0;
+        for _ in 0..self.cfg.mcmc_steps {
+            k.step(&self.energy, &mut state, &mut self.rng, &mut info)?;
+            acc += info.mean_acceptance();
+        }
+        Ok((state.position, acc / self.cfg.mcmc_steps as f64))
+    }
+
+    /// One update on a data batch `[batch, dim]`.
+    pub fn step(&mut self, data: ArrayView2<f64>) -> Result<StepMetrics> {
+        let b = self.cfg.batch.min(data.nrows()).max(1);
+        let data = data.slice(s![..b, ..]);
+        let dim = data.ncols();
+        let (neg, acceptance, restarted) = match self.cfg.negatives {
+            Negatives::ShortRun => {
+                let mut init = Array2::zeros((b, dim)); // [batch, dim]
+                let noise = Self::noise(&self.cfg);
+                fill_noise(&mut init, noise, &mut self.rng);
+                let (n, a) = self.run_chains(init)?;
+                (n, a, b)
+            }
+            Negatives::ContrastiveDivergence => {
+                let (n, a) = self.run_chains(data.to_owned())?;
+                (n, a, 0)
+            }
+            Negatives::Persistent => {
+                let buf = self
+                    .buffer
+                    .as_ref()
+                    .expect("persistent chains have a buffer");
+                let (idx, init, restarted) = buf.draw(b, &mut self.rng)?;
+                let (n, a) = self.run_chains(init)?;
+                self.buffer
+                    .as_mut()
+                    .expect("buffer")
+                    .put_back(&idx, n.view())?;
+                (n, a, restarted)
+            }
+        };
+        self.energy.zero_param_grad();
+        let parts = contrastive_grad(&mut self.energy, data, neg.view(), self.cfg.energy_l2);
+        let grad_norm = if self.cfg.clip > 0.0 {
+            clip_grad_norm(&mut self.energy.net, self.cfg.clip)
+        } else {
+            crate::nn::optim::grad_norm(&mut self.energy.net)
+        };
+        if !parts.loss.is_finite() || !grad_norm.is_finite() || parts.gap().abs() > self.cfg.max_gap
+        {
+            return Err(Error::Diverged(format!(
+                "contrastive training diverged at step {}: E(data) {:.4e}, E(negatives) {:.4e}, gradient norm {:.4e}",
+                self.step, parts.e_data, parts.e_neg, grad_norm
+            )));
+        }
+        self.opt.step(&mut self.energy.net);
+        self.step += 1;
+        self.last_negatives = neg;
+        Ok(StepMetrics {
+            step: self.step,
+            loss: parts.loss,
+            e_data: parts.e_data,
+            e_neg: parts.e_neg,
+            gap: parts.gap(),
+            acceptance,
+            restarted,
+            grad_norm,
+        })
+    }
+
+    /// The replay buffer's chains (persistent negatives), `[capacity, dim]`.
+    pub fn buffer(&self) -> Option<ArrayView2<'_, f64>> {
+        self.buffer.as_ref().map(|b| b.pool())
+    }
+
+    /// Draw `n` model samples: `steps` Langevin moves from noise (for pictures).
+    pub fn sample(&mut self, n: usize, steps: usize) -> Result<Array2<f64>> {
+        let dim = self.energy.dim();
+        let mut init = Array2::zeros((n, dim)); // [n, dim]
+        fill_noise(&mut init, Self::noise(&self.cfg), &mut self.rng);
+        let keep = self.cfg.mcmc_steps;
+        self.cfg.mcmc_steps = steps.max(1);
+        let r = self.run_chains(init);
+        self.cfg.mcmc_steps = keep;
+        Ok(r?.0)
+    }
+}
+
+fn fill_noise(a: &mut Array2<f64>, noise: Noise, rng: &mut Rng) {
+    use rand::Rng as _;
+    use rand_distr::{Distribution, StandardNormal};
+    for v in a.iter_mut() {
+        *v = match noise {
+            Noise::Uniform { low, high } => low + (high - low) * rng.r#gen::<f64>(),
+            Noise::Normal { std } => {
+                let z: f64 = StandardNormal.sample(rng);
+                std * z
+            }
+        };
+    }
+}
+
+/// A Gaussian energy with learnable mean and precision `P = L L^T` (`L` lower
+/// triangular): `E(y) = 1/2 (y - mu)^T P (y - mu)`. Contrastive training on Gaussian
+/// data drives it to the maximum-likelihood fit (the sample mean and covariance).
+#[derive(Clone, Debug)]
+pub struct GaussianEnergy {
+    pub mu: Vec<f64>,
+    /// Row-major `[d, d]`, lower triangle used.
+    pub l: Array2<f64>,
+    /// Gradients of `mu` and `L`.
+    pub grad_mu: Vec<f64>,
+    pub grad_l: Array2<f64>,
+}
+
+impl GaussianEnergy {
+    pub fn new(d: usize) -> Self {
+        GaussianEnergy {
+            mu: vec![0.0; d],
+            l: Array2::eye(d),
+            grad_mu: vec![0.0; d],
+            grad_l: Array2::zeros((d, d)),
+        }
+    }
+
+    /// `P = L L^T`.
+    pub fn precision(&self) -> Array2<f64> {
+        let l = self.lower();
+        l.dot(&l.t())
+    }
+
+    fn lower(&self) -> Array2<f64> {
+        let mut l = self.l.clone();
+        for i in 0..l.nrows() {
+            for j in (i + 1)..l.ncols() {
+                l[[i, j]] = 0.0;
+            }
+        }
+        l
+    }
+}
+
+impl Energy for GaussianEnergy {
+    fn dim(&self) -> usize {
+        self.mu.len()
+    }
+    fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
+        let l = self.lower();
+        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
+        let u = c.dot(&l); // [batch, d]: rows (y - mu)^T L
+        for (o, r) in out.iter_mut().zip(u.rows()) {
+            *o = 0.5 * r.dot(&r);
+        }
+    }
+    fn energy_grad(
+        &self,
+        y: ArrayView2<f64>,
+        out: &mut [f64],
+        mut grad: ndarray::ArrayViewMut2<f64>,
+    ) {
+        let l = self.lower();
+        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
+        let u = c.dot(&l); // [batch, d]
+        for (o, r) in out.iter_mut().zip(u.rows()) {
+            *o = 0.5 * r.dot(&r);
+        }
+        grad.assign(&u.dot(&l.t())); // P (y - mu)
+    }
+    fn name(&self) -> String {
+        "learnable-gaussian".into()
+    }
+}
+
+impl Learnable for GaussianEnergy {
+    fn accumulate_param_grad(&mut self, y: ArrayView2<f64>, coef: &[f64]) {
+        let l = self.lower();
+        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
+        let u = c.dot(&l); // [batch, d]
+        let pc = u.dot(&l.t()); // [batch, d]: P (y - mu)
+        // dE/dmu = -P (y - mu); dE/dL = (y - mu) (y - mu)^T L (lower triangle).
+        for ((w, pr), (cr, ur)) in coef
+            .iter()
+            .zip(pc.rows())
+            .zip(c.rows().into_iter().zip(u.rows()))
+        {
+            for (g, p) in self.grad_mu.iter_mut().zip(pr) {
+                *g -= w * p;
+            }
+            for i in 0..self.mu.len() {
+                for j in 0..=i {
+                    self.grad_l[[i, j]] += w * cr[i] * ur[j];
+                }
+            }
+        }
+    }
+    fn zero_param_grad(&mut self) {
+        self.grad_mu.iter_mut().for_each(|g| *g = 0.0);
+        self.grad_l.fill(0.0);
+    }
+}
+
+/// Mean of the rows, `[dim]` (a helper for metrics).
+pub fn row_mean(a: ArrayView2<f64>) -> Vec<f64> {
+    a.mean_axis(Axis(0)).map(|m| m.to_vec()).unwrap_or_default()
+}
