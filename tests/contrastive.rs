@@ -61,7 +61,7 @@ fn sampled_nll_gradient_matches_the_exact_gradient_on_three_bits() {
         grad: vec![0.0; 5],
     };
     // A fixed data set of 40 states.
-    let data = Array2::from_shape_fn((40, 3), |(i, j)| (((i * 5 + 3) % 8 >> j) & 1) as f64);
+    let data = Array2::from_shape_fn((40, 3), |(i, j)| ((((i * 5 + 3) % 8) >> j) & 1) as f64);
     // Exact: dNLL/dtheta = mean_data dE/dtheta - E_p[dE/dtheta] = -phibar_data + E_p[phi].
     let states = Array2::from_shape_fn((8, 3), |(s, j)| ((s >> j) & 1) as f64);
     let mut e = vec![0.0; 8];
