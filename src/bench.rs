@@ -414,3 +414,90 @@ pub fn hmc_t1(
         seed,
     })
 }
+
+/// Result of the contrastive-training workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct ContrastiveBench {
+    pub workload: &'static str,
+    pub threads: usize,
+    /// Wall time of the updates (after one warm-up update).
+    pub seconds: f64,
+    pub seconds_per_update: f64,
+    pub updates: usize,
+    pub batch: usize,
+    pub langevin_steps: usize,
+    /// Mean energies of data and negatives over the last 10 updates.
+    pub e_data: f64,
+    pub e_neg: f64,
+    pub seed: u64,
+}
+
+/// Points of the 8-Gaussians ring used by the throughput workload: `n` points, means on
+/// the circle of radius 2, std 0.1 (`bench/peers/contrastive_torch.py` draws the same law).
+pub fn ring_data(n: usize, seed: u64) -> Array2<f64> {
+    use rand::Rng;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut a = Array2::zeros((n, 2)); // [n, 2]
+    for mut r in a.rows_mut() {
+        let k = rng.gen_range(0..8) as f64;
+        let t = 2.0 * std::f64::consts::PI * k / 8.0;
+        let (z0, z1): (f64, f64) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+        r[0] = 2.0 * t.cos() + 0.1 * z0;
+        r[1] = 2.0 * t.sin() + 0.1 * z1;
+    }
+    a
+}
+
+/// Contrastive training throughput: MLP energy 2-128-128-1 (SiLU), batch `batch`,
+/// persistent chains (buffer 8,192, 5% restarts from U[-3, 3]^2), `steps` unadjusted
+/// Langevin steps of 0.005 per update, energy penalty 0.01, Adam 1e-3.
+pub fn contrastive(updates: usize, batch: usize, steps: usize, seed: u64) -> Result<ContrastiveBench> {
+    use crate::contrastive::{ContrastiveConfig, ContrastiveTrainer, Negatives};
+    use crate::energy::MlpSpec;
+    let cfg = ContrastiveConfig {
+        negatives: Negatives::Persistent,
+        mcmc_steps: steps,
+        step_size: 0.005,
+        adjusted: false,
+        buffer: 8192,
+        restart: 0.05,
+        noise_lo: -3.0,
+        noise_hi: 3.0,
+        energy_l2: 0.01,
+        optim: OptimConfig::adam(1e-3),
+        clip: 0.0,
+        batch,
+        max_gap: 1e4,
+    };
+    let spec = MlpSpec {
+        in_dim: 2,
+        hidden: vec![128, 128],
+        activation: ActivationKind::Silu,
+    };
+    let mut t = ContrastiveTrainer::new(spec, cfg, seed)?;
+    let data = ring_data(batch * (updates + 1), seed ^ 0xda7a);
+    let rows = |i: usize| data.slice(ndarray::s![i * batch..(i + 1) * batch, ..]);
+    t.step(rows(0))?;
+    let (mut ed, mut en) = (0.0, 0.0);
+    let clock = Instant::now();
+    for i in 1..=updates {
+        let m = t.step(rows(i))?;
+        if i + 10 > updates {
+            ed += m.e_data / 10.0;
+            en += m.e_neg / 10.0;
+        }
+    }
+    let seconds = clock.elapsed().as_secs_f64();
+    Ok(ContrastiveBench {
+        workload: "contrastive",
+        threads: crate::threads::threads(),
+        seconds,
+        seconds_per_update: seconds / updates.max(1) as f64,
+        updates,
+        batch,
+        langevin_steps: steps,
+        e_data: ed,
+        e_neg: en,
+        seed,
+    })
+}

@@ -687,8 +687,10 @@ impl Energy for NeuralEnergy {
         let mut e = vec![0.0f32; y.nrows()];
         let mut g = Array2::<f32>::zeros(y.dim());
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        // Tiles of at most 256 rows, at least one per thread.
+        let tile = y.nrows().div_ceil(crate::threads::threads()).clamp(16, 256);
         self.net
-            .energy_and_grad(y32.view(), &mut e, g.view_mut(), &mut pool, 256);
+            .energy_and_grad(y32.view(), &mut e, g.view_mut(), &mut pool, tile);
         out.iter_mut().zip(&e).for_each(|(o, &v)| *o = v as f64);
         grad.zip_mut_with(&g, |a, &b| *a = b as f64);
     }

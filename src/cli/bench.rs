@@ -20,6 +20,21 @@ pub enum BenchCmd {
     /// Batched HMC on T1 (100-d Gaussian, stds 0.1..10): 4 chains, 10 leapfrog steps,
     /// 1,000 warm-up + 1,000 draws; bulk ESS and ESS per gradient.
     Hmc(HmcArgs),
+    /// Contrastive EBM training throughput: MLP 2-128-128-1 (SiLU), batch 256, 20
+    /// Langevin steps per update on persistent chains, 200 updates.
+    Contrastive(ContrastiveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ContrastiveArgs {
+    #[arg(long, default_value_t = 200)]
+    pub updates: usize,
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +136,12 @@ pub fn run(cmd: BenchCmd, seed: u64) -> ebm::Result<()> {
         BenchCmd::Mala(a) => {
             for _ in 0..a.repeat.max(1) {
                 let r = ebm::bench::mala_t5(a.chains, a.steps, seed)?;
+                println!("{}", serde_json::to_string(&r).expect("json"));
+            }
+        }
+        BenchCmd::Contrastive(a) => {
+            for _ in 0..a.repeat.max(1) {
+                let r = ebm::bench::contrastive(a.updates, a.batch, a.steps, seed)?;
                 println!("{}", serde_json::to_string(&r).expect("json"));
             }
         }
