@@ -11,6 +11,8 @@
 //! | checkpoints (safetensors + config, atomic) | [`nn::checkpoint`] |
 //! | the variational auto-encoder (variational free energy) | [`models::vae`] |
 //! | data: MNIST (IDX), UCI digits (embedded) | [`data`] |
+//! | toy 2-D data sets (FFJORD's), closed-form densities | [`toy`] |
+//! | exact evaluation of a 2-D energy model (log Z, NLL, KL by quadrature) | [`exact2d`] |
 //!
 //! ## The engine in one screen
 //!
@@ -54,6 +56,7 @@ pub mod data;
 pub mod diagnostics;
 pub mod energy;
 pub mod error;
+pub mod exact2d;
 pub mod free_energy;
 pub mod gibbs;
 pub mod info;
@@ -65,5 +68,6 @@ pub mod partition;
 pub mod plot;
 pub mod targets;
 pub mod threads;
+pub mod toy;
 
 pub use error::{Error, Result};
