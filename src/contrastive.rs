@@ -254,6 +254,11 @@ impl ContrastiveTrainer {
         }
     }
 
+    /// Set the optimizer's learning rate (schedules).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.opt.set_lr(lr);
+    }
+
     pub fn steps_done(&self) -> usize {
         self.step
     }

@@ -69,5 +69,6 @@ pub mod plot;
 pub mod targets;
 pub mod threads;
 pub mod toy;
+pub mod toy_ebm;
 
 pub use error::{Error, Result};

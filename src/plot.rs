@@ -356,38 +356,65 @@ pub fn heatmap(
     c.save_png(path)
 }
 
+/// Orange, for a second series.
+pub const ORANGE: Rgb = [255, 127, 14];
+
 /// A scatter plot of the points `(xs[i], ys[i])` (translucent dots, so density shows),
 /// e.g. MCMC draws of a 2-D target or model samples over data.
 pub fn scatter(path: &Path, title: &str, xs: &[f64], ys: &[f64]) -> Result<()> {
-    if xs.len() != ys.len() || xs.is_empty() {
-        return Err(Error::invalid(
-            "scatter",
-            format!(
-                "{} x values for {} y values (need 1 or more)",
-                xs.len(),
-                ys.len()
-            ),
-        ));
+    scatter_series(path, title, &[(xs, ys, BLUE)], None)
+}
+
+/// Several point series in one frame (e.g. data in blue, model samples in orange),
+/// over `bounds` `([x0, y0], [x1, y1])` or the points' range.
+pub fn scatter_series(
+    path: &Path,
+    title: &str,
+    series: &[(&[f64], &[f64], Rgb)],
+    bounds: Option<([f64; 2], [f64; 2])>,
+) -> Result<()> {
+    let mut all_x = Vec::new();
+    let mut all_y = Vec::new();
+    for (xs, ys, _) in series {
+        if xs.len() != ys.len() || xs.is_empty() {
+            return Err(Error::invalid(
+                "scatter",
+                format!("{} x values for {} y values (need 1 or more)", xs.len(), ys.len()),
+            ));
+        }
+        check_finite("scatter x", xs)?;
+        check_finite("scatter y", ys)?;
+        all_x.extend_from_slice(xs);
+        all_y.extend_from_slice(ys);
     }
-    check_finite("scatter x", xs)?;
-    check_finite("scatter y", ys)?;
     let mut c = Canvas::new(560, 560);
-    let (x0, x1) = range(xs);
-    let (y0, y1) = range(ys);
-    let (px, py) = (0.05 * (x1 - x0), 0.05 * (y1 - y0));
+    let ((x0, x1), (y0, y1)) = match bounds {
+        Some((lo, hi)) => ((lo[0], hi[0]), (lo[1], hi[1])),
+        None => {
+            let (x0, x1) = range(&all_x);
+            let (y0, y1) = range(&all_y);
+            let (px, py) = (0.05 * (x1 - x0), 0.05 * (y1 - y0));
+            ((x0 - px, x1 + px), (y0 - py, y1 + py))
+        }
+    };
     let f = Frame {
         l: 80.0,
         t: 40.0,
         r: 540.0,
         b: 500.0,
-        x: (x0 - px, x1 + px),
-        y: (y0 - py, y1 + py),
+        x: (x0, x1),
+        y: (y0, y1),
     };
-    let alpha = (2000.0 / xs.len() as f32).clamp(0.03, 0.6);
-    for (&x, &y) in xs.iter().zip(ys) {
-        let (u, v) = f.px(x, y);
-        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-            c.blend(u as i64 + dx, v as i64 + dy, BLUE, alpha);
+    for (xs, ys, color) in series {
+        let alpha = (2000.0 / xs.len() as f32).clamp(0.03, 0.6);
+        for (&x, &y) in xs.iter().zip(ys.iter()) {
+            if x < x0 || x > x1 || y < y0 || y > y1 {
+                continue;
+            }
+            let (u, v) = f.px(x, y);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                c.blend(u as i64 + dx, v as i64 + dy, *color, alpha);
+            }
         }
     }
     f.axes(&mut c, title, "y1", "y2");
