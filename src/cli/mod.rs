@@ -1,6 +1,7 @@
 //! The `ebm` command line: one file per subcommand.
 
 mod bench;
+mod classifier;
 mod demo;
 mod gibbs;
 mod lagrangian;
@@ -54,12 +55,17 @@ pub enum Command {
 pub enum TrainCmd {
     /// Train a VAE (variational free energy) on MNIST or the embedded digits.
     Vae(vae::TrainVaeArgs),
+    /// Train a conditional energy E(x, y) over the 10 digit classes by exact maximum
+    /// likelihood (a softmax classifier with logits -beta E).
+    Classifier(classifier::TrainClassifierArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum EvalCmd {
     /// Test loss of a saved VAE.
     Vae(vae::EvalVaeArgs),
+    /// Test accuracy and NLL of a saved classifier.
+    Classifier(classifier::EvalClassifierArgs),
 }
 
 /// Parse the command line and run it.
@@ -94,6 +100,8 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Bench(b)) => bench::run(b, cli.seed),
         Some(Command::Train(TrainCmd::Vae(a))) => vae::train(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Vae(a))) => vae::eval(&a, cli.seed),
+        Some(Command::Train(TrainCmd::Classifier(a))) => classifier::train(&a, cli.seed),
+        Some(Command::Eval(EvalCmd::Classifier(a))) => classifier::eval(&a, cli.seed),
         Some(Command::Lagrangian(a)) => lagrangian::run(&a, cli.seed),
         Some(Command::Gibbs(a)) => gibbs::run(&a, cli.seed),
         Some(Command::Sample(a)) => sample::run(&a, cli.seed),

@@ -1,3 +1,4 @@
 //! Models built on the engine.
 
+pub mod conditional;
 pub mod vae;

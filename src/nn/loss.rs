@@ -8,6 +8,10 @@
 //! - Gaussian negative log-likelihood in nats, output `[mean | log-variance]` (`2d` wide)
 //!   and target `d` wide: `C = 1/2 sum ln(2 pi) + v + (y - m)^2 e^{-v}`;
 //!   `dC/dm = (m - y) e^{-v}`, `dC/dv = 1/2 (1 - (y - m)^2 e^{-v})`.
+//! - Gibbs negative log-likelihood over a finite set of classes from energies `E_k`
+//!   (nats): `C = beta E_y + log sum_k exp(-beta E_k)`, `P_k = softargmax(-beta E)_k`;
+//!   `dC/dE_k = beta (1[k = y] - P_k)`. The softmax cross-entropy with logits `-beta E`
+//!   (PyTorch's `CrossEntropyLoss(-beta * E, y)`).
 
 use super::fastmath as fm;
 use ndarray::parallel::prelude::*;
@@ -224,6 +228,81 @@ impl Cost for GaussianNll {
                 total += 0.5 * (ln2pi + v + r2 * iv);
                 g[j] = ((m - y) * iv * s) as f32;
                 g[d + j] = (0.5 * (1.0 - r2 * iv) * s) as f32;
+            }
+        }
+        total * s
+    }
+}
+
+/// Gibbs negative log-likelihood of a class from its energy row (nats): the exact
+/// maximum-likelihood cost when `y` takes finitely many values, so the partition
+/// function is a sum.
+///
+/// The output row holds the energies `E(x, k)` of every class; the target row holds
+/// class weights `t_k` (one-hot for a label): `C = sum_k t_k (beta E_k + log Z)`,
+/// `log Z = log sum_k exp(-beta E_k)`, `dC/dE_k = beta (t_k - P_k sum_j t_j)`. Each
+/// row is done in f64. `Mean` divides by the number of rows (not of entries): the
+/// mean NLL per example.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GibbsNll {
+    /// Inverse temperature, finite and `> 0`.
+    pub beta: f32,
+    pub reduction: Reduction,
+}
+
+impl GibbsNll {
+    /// The cost at inverse temperature `beta`, summed over rows.
+    pub fn new(beta: f32) -> Self {
+        GibbsNll {
+            beta,
+            reduction: Reduction::Sum,
+        }
+    }
+}
+
+impl Cost for GibbsNll {
+    fn cost_grad(
+        &self,
+        out: ArrayView2<f32>,
+        target: ArrayView2<f32>,
+        mut grad: ArrayViewMut2<f32>,
+    ) -> f64 {
+        check(&out, &target, target.ncols(), "gibbs nll");
+        assert!(
+            self.beta.is_finite() && self.beta > 0.0,
+            "gibbs nll: beta {} is not > 0",
+            self.beta
+        );
+        let beta = self.beta as f64;
+        let s = self.reduction.scale(out.nrows());
+        let mut total = 0.0f64;
+        for ((mut g, e), t) in grad
+            .axis_iter_mut(Axis(0))
+            .zip(out.axis_iter(Axis(0)))
+            .zip(target.axis_iter(Axis(0)))
+        {
+            // a_k = -beta E_k; log Z = m + ln(1 + sum_{k != argmax} e^{a_k - m}), so that
+            // the NLL of a confident row, (m - a_y) + ln(1 + small), keeps its digits.
+            let (mut m, mut am) = (f64::NEG_INFINITY, 0);
+            for (k, &ek) in e.iter().enumerate() {
+                let a = -beta * ek as f64;
+                if a > m || k == 0 {
+                    (m, am) = (a, k);
+                }
+            }
+            let rest: f64 = e
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| k != am)
+                .map(|(_, &ek)| (-beta * ek as f64 - m).exp())
+                .sum();
+            let ln_s = rest.ln_1p();
+            let t_sum: f64 = t.iter().map(|&v| v as f64).sum();
+            for ((g, &ek), &tk) in g.iter_mut().zip(e.iter()).zip(t.iter()) {
+                let a = -beta * ek as f64;
+                let p = (a - m - ln_s).exp(); // P_k
+                total += tk as f64 * ((m - a) + ln_s);
+                *g = (beta * (tk as f64 - p * t_sum) * s) as f32;
             }
         }
         total * s

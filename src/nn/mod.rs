@@ -24,7 +24,7 @@ pub mod simd;
 pub use activation::{Activation, ActivationKind};
 pub use gemm::Parallelism;
 pub use linear::Linear;
-pub use loss::{BernoulliLogits, Cost, GaussianNll, Reduction, SquaredError};
+pub use loss::{BernoulliLogits, Cost, GaussianNll, GibbsNll, Reduction, SquaredError};
 pub use sequential::{Sequential, Workspace};
 
 use ndarray::{ArrayView2, ArrayViewMut2};
