@@ -441,7 +441,10 @@ pub fn ring_data(n: usize, seed: u64) -> Array2<f64> {
     for mut r in a.rows_mut() {
         let k = rng.gen_range(0..8) as f64;
         let t = 2.0 * std::f64::consts::PI * k / 8.0;
-        let (z0, z1): (f64, f64) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+        let (z0, z1): (f64, f64) = (
+            StandardNormal.sample(&mut rng),
+            StandardNormal.sample(&mut rng),
+        );
         r[0] = 2.0 * t.cos() + 0.1 * z0;
         r[1] = 2.0 * t.sin() + 0.1 * z1;
     }
@@ -451,7 +454,12 @@ pub fn ring_data(n: usize, seed: u64) -> Array2<f64> {
 /// Contrastive training throughput: MLP energy 2-128-128-1 (SiLU), batch `batch`,
 /// persistent chains (buffer 8,192, 5% restarts from U[-3, 3]^2), `steps` unadjusted
 /// Langevin steps of 0.005 per update, energy penalty 0.01, Adam 1e-3.
-pub fn contrastive(updates: usize, batch: usize, steps: usize, seed: u64) -> Result<ContrastiveBench> {
+pub fn contrastive(
+    updates: usize,
+    batch: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<ContrastiveBench> {
     use crate::contrastive::{ContrastiveConfig, ContrastiveTrainer, Negatives};
     use crate::energy::MlpSpec;
     let cfg = ContrastiveConfig {
@@ -468,6 +476,7 @@ pub fn contrastive(updates: usize, batch: usize, steps: usize, seed: u64) -> Res
         clip: 0.0,
         batch,
         max_gap: 1e4,
+        ema: 0.0,
     };
     let spec = MlpSpec {
         in_dim: 2,

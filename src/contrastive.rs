@@ -152,6 +152,11 @@ pub struct ContrastiveConfig {
     pub batch: usize,
     /// Stop as diverged when `|gap|` exceeds this (energies exploding).
     pub max_gap: f64,
+    /// Exponential moving average of the weights, `w_ema <- d w_ema + (1 - d) w`
+    /// (0: off). The average is the model evaluated and saved: the sampled gradient
+    /// makes the raw weights oscillate around the fit.
+    #[serde(default)]
+    pub ema: f64,
 }
 
 impl Default for ContrastiveConfig {
@@ -176,6 +181,7 @@ impl Default for ContrastiveConfig {
             clip: 10.0,
             batch: 256,
             max_gap: 1e4,
+            ema: 0.995,
         }
     }
 }
@@ -198,6 +204,8 @@ pub struct StepMetrics {
 /// Contrastive training of an MLP energy.
 pub struct ContrastiveTrainer {
     pub energy: NeuralEnergy,
+    /// The weight average (see [`ContrastiveConfig::ema`]).
+    pub ema: Option<NeuralEnergy>,
     pub cfg: ContrastiveConfig,
     opt: Box<dyn Optimizer>,
     buffer: Option<ReplayBuffer>,
@@ -225,6 +233,19 @@ impl ContrastiveTrainer {
         let mut rng = Rng::seed_from_u64(seed);
         let dim = spec.in_dim;
         let energy = NeuralEnergy::mlp(spec, &mut rng)?;
+        if !(0.0..1.0).contains(&cfg.ema) {
+            return Err(Error::invalid(
+                "ema",
+                format!("{} (must be in [0, 1))", cfg.ema),
+            ));
+        }
+        let ema = (cfg.ema > 0.0)
+            .then(|| {
+                let mut e = NeuralEnergy::new(energy.net.clone())?;
+                e.spec = energy.spec.clone();
+                Ok::<_, Error>(e)
+            })
+            .transpose()?;
         let buffer = (cfg.negatives == Negatives::Persistent)
             .then(|| {
                 ReplayBuffer::new(
@@ -238,6 +259,7 @@ impl ContrastiveTrainer {
             .transpose()?;
         Ok(ContrastiveTrainer {
             energy,
+            ema,
             opt: cfg.optim.build(),
             buffer,
             rng,
@@ -327,6 +349,20 @@ impl ContrastiveTrainer {
             )));
         }
         self.opt.step(&mut self.energy.net);
+        if let Some(ema) = self.ema.as_mut() {
+            let d = self.cfg.ema as f32;
+            let mut src: Vec<f32> = Vec::new();
+            self.energy
+                .net
+                .visit_mut(&mut |p| src.extend(p.value.iter().copied()));
+            let mut k = 0;
+            ema.net.visit_mut(&mut |p| {
+                for v in p.value.iter_mut() {
+                    *v = d * *v + (1.0 - d) * src[k];
+                    k += 1;
+                }
+            });
+        }
         self.step += 1;
         self.last_negatives = neg;
         Ok(StepMetrics {
@@ -339,6 +375,11 @@ impl ContrastiveTrainer {
             restarted,
             grad_norm,
         })
+    }
+
+    /// The model to evaluate and save: the weight average when on, else the weights.
+    pub fn model(&self) -> &NeuralEnergy {
+        self.ema.as_ref().unwrap_or(&self.energy)
     }
 
     /// The replay buffer's chains (persistent negatives), `[capacity, dim]`.

@@ -379,7 +379,11 @@ pub fn scatter_series(
         if xs.len() != ys.len() || xs.is_empty() {
             return Err(Error::invalid(
                 "scatter",
-                format!("{} x values for {} y values (need 1 or more)", xs.len(), ys.len()),
+                format!(
+                    "{} x values for {} y values (need 1 or more)",
+                    xs.len(),
+                    ys.len()
+                ),
             ));
         }
         check_finite("scatter x", xs)?;

@@ -106,10 +106,16 @@ pub fn train(
     mut on_eval: impl FnMut(&EvalPoint),
 ) -> Result<ToyRun> {
     if spec.in_dim != 2 {
-        return Err(Error::invalid("toy energy", "the toy sets are 2-D (in_dim must be 2)"));
+        return Err(Error::invalid(
+            "toy energy",
+            "the toy sets are 2-D (in_dim must be 2)",
+        ));
     }
     if run.updates == 0 || run.eval_every == 0 {
-        return Err(Error::invalid("toy run", "updates and eval_every must be >= 1"));
+        return Err(Error::invalid(
+            "toy run",
+            "updates and eval_every must be >= 1",
+        ));
     }
     let batch = cfg.batch;
     let base_lr = match cfg.optim {
@@ -145,7 +151,7 @@ pub fn train(
             }
         };
         if (i + 1) % run.eval_every == 0 || i + 1 == run.updates {
-            let ev = exact2d::evaluate(&t.energy, 1.0, data, test.view(), run.grid)?;
+            let ev = exact2d::evaluate(t.model(), 1.0, data, test.view(), run.grid)?;
             let train_view = match &train {
                 Some(tr) => tr.view(),
                 None => stream.slice(s![..batch.min(stream.nrows()), ..]),
@@ -159,11 +165,11 @@ pub fn train(
                 e_neg: last.e_neg,
                 acceptance: last.acceptance,
                 test_nll: ev.test_nll,
-                train_nll: nll(&t.energy, train_view, ev.log_z),
+                train_nll: nll(t.model(), train_view, ev.log_z),
                 kl: ev.kl,
                 mass_outside: ev.mass_outside,
                 log_z: ev.log_z,
-                well_depth: well_depth(&t.energy, data, train_view)?,
+                well_depth: well_depth(t.model(), data, train_view)?,
                 box_holds_mass: ev.box_holds_mass,
             };
             on_eval(&p);
@@ -171,7 +177,7 @@ pub fn train(
         }
     }
     let seconds = clock.elapsed().as_secs_f64();
-    let final_eval = exact2d::evaluate(&t.energy, 1.0, data, test.view(), run.grid.max(256))?;
+    let final_eval = exact2d::evaluate(t.model(), 1.0, data, test.view(), run.grid.max(256))?;
     Ok(ToyRun {
         trainer: t,
         curve,

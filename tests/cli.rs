@@ -404,3 +404,58 @@ fn sample_command_writes_draws_summary_and_picture() {
         &["missing.safetensors"],
     );
 }
+
+#[test]
+fn train_toy_writes_the_run_folder_and_eval_reproduces_its_numbers() {
+    let dir = tmpdir("toy");
+    let out = dir.join("run");
+    let o = ebm(&[
+        "train",
+        "toy",
+        "--dataset",
+        "8gaussians",
+        "--updates",
+        "60",
+        "--eval-every",
+        "30",
+        "--grid",
+        "64",
+        "--batch",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (s, e) = text(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        s.contains("exact test NLL") && s.contains("KL(p_data || p_model)"),
+        "{s}"
+    );
+    for f in [
+        "energy.safetensors",
+        "metrics.csv",
+        "density.png",
+        "energy.png",
+        "samples.png",
+        "test_nll.png",
+        "kl.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let o = ebm(&[
+        "eval",
+        "toy",
+        "--checkpoint",
+        out.join("energy.safetensors").to_str().unwrap(),
+        "--grid",
+        "256",
+    ]);
+    let (s, e) = text(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(s.contains("exact test NLL"), "{s}");
+    one_line_error(
+        &ebm(&["train", "toy", "--dataset", "spiralz"]),
+        &["spiralz", "8gaussians", "checkerboard"],
+    );
+    one_line_error(&ebm(&["train", "toy", "--negatives", "magic"]), &["magic"]);
+}

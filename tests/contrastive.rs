@@ -279,3 +279,38 @@ fn a_diverging_run_stops_with_a_message_naming_the_step() {
     let err = err.expect("an unregularized run with lr 0.5 on one tight cluster diverges");
     assert!(err.contains("diverged at step"), "{err}");
 }
+
+#[test]
+fn a_short_run_on_eight_gaussians_beats_the_best_single_gaussian() {
+    use ebm::toy::ToyData;
+    use ebm::toy_ebm::{ToyRunConfig, train};
+    let data = ToyData::EightGaussians;
+    let spec = MlpSpec {
+        in_dim: 2,
+        hidden: vec![64, 64],
+        activation: ActivationKind::Silu,
+    };
+    let cfg = ContrastiveConfig {
+        batch: 128,
+        step_size: 0.02,
+        ..ContrastiveConfig::default()
+    };
+    let run = ToyRunConfig {
+        updates: 600,
+        eval_every: 600,
+        test_size: 4000,
+        grid: 128,
+        ..ToyRunConfig::default()
+    };
+    let r = train(&data, spec, cfg, &run, 0, |_| {}).unwrap();
+    let train_pts = data.sample(4000, 1);
+    let gauss = ebm::exact2d::gaussian_fit_nll(train_pts.view(), r.test.view()).unwrap();
+    let nll = r.final_eval.test_nll;
+    assert!(r.final_eval.box_holds_mass);
+    assert!(
+        nll < gauss - 0.3,
+        "EBM test NLL {nll} vs single Gaussian {gauss}"
+    );
+    // And it cannot beat the data's own entropy by more than the test noise.
+    assert!(nll > r.final_eval.data_entropy.unwrap() - 0.05, "{nll}");
+}

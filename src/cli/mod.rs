@@ -6,6 +6,7 @@ mod demo;
 mod gibbs;
 mod lagrangian;
 mod sample;
+mod toy;
 mod vae;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,9 @@ pub enum Command {
     /// MCMC: sample a built-in target or a saved energy; diagnostics table, draws
     /// (.npy or CSV) and, in 2-D, a picture.
     Sample(sample::SampleArgs),
+    /// The lecture's canyon: unregularized ML on a small training set digs ever deeper
+    /// wells; well depth and test NLL with and without regularization.
+    Canyon(toy::CanyonArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -58,6 +62,8 @@ pub enum TrainCmd {
     /// Train a conditional energy E(x, y) over the 10 digit classes by exact maximum
     /// likelihood (a softmax classifier with logits -beta E).
     Classifier(classifier::TrainClassifierArgs),
+    /// Train a contrastive EBM on a 2-D toy set; exact NLL and KL by quadrature.
+    Toy(toy::TrainToyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +72,8 @@ pub enum EvalCmd {
     Vae(vae::EvalVaeArgs),
     /// Test accuracy and NLL of a saved classifier.
     Classifier(classifier::EvalClassifierArgs),
+    /// Exact test NLL and KL of a saved toy energy.
+    Toy(toy::EvalToyArgs),
 }
 
 /// Parse the command line and run it.
@@ -105,5 +113,8 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Lagrangian(a)) => lagrangian::run(&a, cli.seed),
         Some(Command::Gibbs(a)) => gibbs::run(&a, cli.seed),
         Some(Command::Sample(a)) => sample::run(&a, cli.seed),
+        Some(Command::Train(TrainCmd::Toy(a))) => toy::train_toy(&a, cli.seed),
+        Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
+        Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
     }
 }
