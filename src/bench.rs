@@ -477,6 +477,7 @@ pub fn contrastive(
         batch,
         max_gap: 1e4,
         ema: 0.0,
+        spectral_norm: false,
     };
     let spec = MlpSpec {
         in_dim: 2,

@@ -157,6 +157,12 @@ pub struct ContrastiveConfig {
     /// makes the raw weights oscillate around the fit.
     #[serde(default)]
     pub ema: f64,
+    /// Spectral normalization by projection (Gouk et al. 2021): after every update each
+    /// Linear weight with spectral norm `sigma > 1` (one power iteration per update,
+    /// vectors kept across updates) is divided by `sigma`, so every layer is
+    /// 1-Lipschitz and the energy cannot grow steeper than the activations allow.
+    #[serde(default)]
+    pub spectral_norm: bool,
 }
 
 impl Default for ContrastiveConfig {
@@ -182,6 +188,7 @@ impl Default for ContrastiveConfig {
             batch: 256,
             max_gap: 1e4,
             ema: 0.995,
+            spectral_norm: false,
         }
     }
 }
@@ -213,6 +220,8 @@ pub struct ContrastiveTrainer {
     step: usize,
     /// The negatives of the last update, `[batch, dim]`.
     pub last_negatives: Array2<f64>,
+    /// Power-iteration vectors `v` (input side) per Linear weight.
+    power: Vec<Vec<f32>>,
 }
 
 impl ContrastiveTrainer {
@@ -265,6 +274,7 @@ impl ContrastiveTrainer {
             rng,
             step: 0,
             last_negatives: Array2::zeros((0, dim)),
+            power: Vec::new(),
             cfg,
         })
     }
@@ -349,6 +359,9 @@ impl ContrastiveTrainer {
             )));
         }
         self.opt.step(&mut self.energy.net);
+        if self.cfg.spectral_norm {
+            spectral_project(&mut self.energy.net, &mut self.power);
+        }
         if let Some(ema) = self.ema.as_mut() {
             let d = self.cfg.ema as f32;
             let mut src: Vec<f32> = Vec::new();
@@ -398,6 +411,52 @@ impl ContrastiveTrainer {
         self.cfg.mcmc_steps = keep;
         Ok(r?.0)
     }
+}
+
+/// Divide every Linear weight `W: [out, in]` whose largest singular value `sigma`
+/// (one power iteration from the kept `v`) exceeds 1 by `sigma`; returns the sigmas.
+pub fn spectral_project(net: &mut crate::nn::Sequential, power: &mut Vec<Vec<f32>>) -> Vec<f32> {
+    let mut k = 0;
+    let mut sigmas = Vec::new();
+    net.visit_named_mut("", &mut |name, p| {
+        if !name.ends_with("weight") || p.shape.len() != 2 {
+            return;
+        }
+        let (o, i) = (p.shape[0], p.shape[1]);
+        if power.len() <= k {
+            power.push(vec![1.0 / (i as f32).sqrt(); i]);
+        }
+        let v = &mut power[k];
+        // u = W v / |W v|, v = W^T u / |W^T u|, sigma = u^T W v.
+        let w = &p.value;
+        let mut u = vec![0.0f32; o];
+        for (r, ur) in u.iter_mut().enumerate() {
+            *ur = w[r * i..(r + 1) * i]
+                .iter()
+                .zip(v.iter())
+                .map(|(a, b)| a * b)
+                .sum();
+        }
+        let nu = u.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        u.iter_mut().for_each(|x| *x /= nu);
+        let mut nv = vec![0.0f32; i];
+        for (r, ur) in u.iter().enumerate() {
+            for (c, x) in nv.iter_mut().enumerate() {
+                *x += w[r * i + c] * ur;
+            }
+        }
+        let sigma = nv.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let inv = 1.0 / sigma.max(1e-12);
+        for (a, b) in v.iter_mut().zip(&nv) {
+            *a = b * inv;
+        }
+        if sigma > 1.0 {
+            p.value.iter_mut().for_each(|x| *x /= sigma);
+        }
+        sigmas.push(sigma);
+        k += 1;
+    });
+    sigmas
 }
 
 fn fill_noise(a: &mut Array2<f64>, noise: Noise, rng: &mut Rng) {

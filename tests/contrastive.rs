@@ -314,3 +314,55 @@ fn a_short_run_on_eight_gaussians_beats_the_best_single_gaussian() {
     // And it cannot beat the data's own entropy by more than the test noise.
     assert!(nll > r.final_eval.data_entropy.unwrap() - 0.05, "{nll}");
 }
+
+/// Largest singular value of `w: [o, i]` by 500 power iterations in f64.
+fn sigma_max(w: &[f32], o: usize, i: usize) -> f64 {
+    let mut v = vec![1.0f64; i];
+    let mut s = 0.0;
+    for _ in 0..500 {
+        let u: Vec<f64> = (0..o)
+            .map(|r| (0..i).map(|c| w[r * i + c] as f64 * v[c]).sum())
+            .collect();
+        let mut nv: Vec<f64> = (0..i)
+            .map(|c| (0..o).map(|r| w[r * i + c] as f64 * u[r]).sum())
+            .collect();
+        s = nv.iter().map(|x| x * x).sum::<f64>().sqrt();
+        nv.iter_mut().for_each(|x| *x /= s);
+        v = nv;
+    }
+    s.sqrt()
+}
+
+#[test]
+fn spectral_projection_makes_every_layer_one_lipschitz() {
+    let mut rng = Rng::seed_from_u64(6);
+    let spec = MlpSpec {
+        in_dim: 2,
+        hidden: vec![32, 32],
+        activation: ActivationKind::Silu,
+    };
+    let mut e = NeuralEnergy::mlp(spec, &mut rng).unwrap();
+    e.net
+        .visit_mut(&mut |p| p.value.iter_mut().for_each(|v| *v *= 8.0));
+    let before: Vec<f64> = {
+        let mut s = Vec::new();
+        e.net.visit_named("", &mut |n, p| {
+            if n.ends_with("weight") {
+                s.push(sigma_max(&p.value, p.shape[0], p.shape[1]))
+            }
+        });
+        s
+    };
+    assert!(before.iter().any(|&s| s > 2.0), "{before:?}");
+    let mut power = Vec::new();
+    for _ in 0..30 {
+        ebm::contrastive::spectral_project(&mut e.net, &mut power);
+    }
+    e.net.visit_named("", &mut |n, p| {
+        if n.ends_with("weight") {
+            let s = sigma_max(&p.value, p.shape[0], p.shape[1]);
+            assert!(s <= 1.01, "{n}: sigma {s} after projection");
+            assert!(s > 0.9, "{n}: sigma {s}: projected too far");
+        }
+    });
+}

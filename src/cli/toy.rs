@@ -40,6 +40,9 @@ pub struct TrainToyArgs {
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
+    /// Spectral normalization (projection) of every Linear layer.
+    #[arg(long)]
+    pub spectral_norm: bool,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
     #[arg(long, default_value_t = 256)]
@@ -102,6 +105,7 @@ fn config(a: &TrainToyArgs) -> Result<(MlpSpec, ContrastiveConfig)> {
             weight_decay: a.weight_decay,
         },
         batch: a.batch,
+        spectral_norm: a.spectral_norm,
         ..ContrastiveConfig::default()
     };
     Ok((spec, cfg))
@@ -295,7 +299,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         "| run | update | well depth | train NLL | test NLL |\n|---|---|---|---|---|\n",
     );
     let mut curves = Vec::new();
-    for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 0.1, 1e-3)] {
+    for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 1.0, 1e-2)] {
         let spec = MlpSpec {
             in_dim: 2,
             hidden: vec![128, 128],
