@@ -347,6 +347,10 @@ pub struct HmcBench {
     pub min_ess_per_grad_draws: f64,
     /// `min ESS / (chains x all gradient evaluations)`.
     pub min_ess_per_grad_total: f64,
+    /// Smallest tail ESS and largest rank-normalized R-hat over coordinates.
+    pub ess_tail_min: f64,
+    pub max_rhat: f64,
+    pub jitter: f64,
     /// Largest `|mean - 0| / mcse` and `|var - s^2| / s^2` over coordinates.
     pub max_mean_z: f64,
     pub max_var_rel_err: f64,
@@ -360,6 +364,7 @@ pub fn hmc_t1(
     leapfrog: usize,
     warmup: usize,
     draws: usize,
+    jitter: f64,
     seed: u64,
 ) -> Result<HmcBench> {
     use crate::mcmc::{Hmc, SampleConfig, sample};
@@ -367,6 +372,7 @@ pub fn hmc_t1(
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let init = Array2::from_shape_simple_fn((chains, 100), || StandardNormal.sample(&mut rng)); // [chains, 100]
     let mut k = Hmc::new(0.1, leapfrog, 1.0)?;
+    k.jitter = jitter;
     let cfg = crate::mcmc::SampleConfig {
         warmup,
         draws,
@@ -378,9 +384,12 @@ pub fn hmc_t1(
     let seconds = t.elapsed().as_secs_f64();
     let mut ess = Vec::with_capacity(100);
     let (mut max_z, mut max_v) = (0.0f64, 0.0f64);
+    let (mut tail_min, mut rhat_max) = (f64::INFINITY, 0.0f64);
     for j in 0..100 {
         let x = tr.coordinate(j);
         ess.push(crate::diagnostics::ess_bulk(x)?);
+        tail_min = tail_min.min(crate::diagnostics::ess_tail(x)?);
+        rhat_max = rhat_max.max(crate::diagnostics::rank_normalized_rhat(x)?);
         let mean = x.mean().unwrap_or(0.0);
         let mcse = crate::diagnostics::mcse_mean(x)?;
         max_z = max_z.max(mean.abs() / mcse);
@@ -409,6 +418,9 @@ pub fn hmc_t1(
         ess_bulk_median: sorted[50],
         min_ess_per_grad_draws: min / (chains * draws * leapfrog) as f64,
         min_ess_per_grad_total: min / (chains as u64 * tr.grad_evals) as f64,
+        ess_tail_min: tail_min,
+        max_rhat: rhat_max,
+        jitter,
         max_mean_z: max_z,
         max_var_rel_err: max_v,
         seed,

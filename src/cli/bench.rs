@@ -57,6 +57,9 @@ pub struct HmcArgs {
     pub warmup: usize,
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
+    /// Relative step-size jitter per chain and transition.
+    #[arg(long, default_value_t = 0.5)]
+    pub jitter: f64,
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -147,7 +150,8 @@ pub fn run(cmd: BenchCmd, seed: u64) -> ebm::Result<()> {
         }
         BenchCmd::Hmc(a) => {
             for _ in 0..a.repeat.max(1) {
-                let r = ebm::bench::hmc_t1(a.chains, a.leapfrog, a.warmup, a.draws, seed)?;
+                let r =
+                    ebm::bench::hmc_t1(a.chains, a.leapfrog, a.warmup, a.draws, a.jitter, seed)?;
                 println!("{}", serde_json::to_string(&r).expect("json"));
             }
         }

@@ -299,7 +299,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         "| run | update | well depth | train NLL | test NLL |\n|---|---|---|---|---|\n",
     );
     let mut curves = Vec::new();
-    for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 1.0, 1e-2)] {
+    for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 0.1, 1e-3)] {
         let spec = MlpSpec {
             in_dim: 2,
             hidden: vec![128, 128],
