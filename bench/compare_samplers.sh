@@ -31,7 +31,7 @@ import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 groups = {}
 for r in rows:
-    key = (r.get("workload"), r.get("impl", "?"), r.get("threads", 1))
+    key = (r.get("workload") or r.get("target", "?"), r.get("impl", "?"), r.get("threads") or 1)
     if "seconds" in r:
         groups.setdefault(key, []).append(r["seconds"])
 for k in sorted(groups, key=str):
