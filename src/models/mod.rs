@@ -1,4 +1,5 @@
 //! Models built on the engine.
 
 pub mod conditional;
+pub mod rbm;
 pub mod vae;

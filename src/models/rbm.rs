@@ -1,0 +1,785 @@
+//! The Bernoulli-Bernoulli restricted Boltzmann machine (Smolensky 1986, Hinton 2002).
+//!
+//! Binary visible `v` (V units) and hidden `h` (H units), weights `W: [V, H]`, visible
+//! bias `b`, hidden bias `c`:
+//!
+//! - energy `E(v, h) = -v^T W h - b^T v - c^T h`, `p(v, h) = exp(-E(v, h)) / Z`;
+//! - free energy `F(v) = -log sum_h exp(-E(v, h)) = -b.v - sum_j softplus(c_j + v.W_:j)`;
+//! - conditionals `p(h_j = 1 | v) = sigmoid(c_j + v.W_:j)`,
+//!   `p(v_i = 1 | h) = sigmoid(b_i + W_i:.h)` (at inverse temperature `beta` the
+//!   arguments are scaled by `beta`);
+//! - exact `log Z = log sum_h exp(c.h + sum_i softplus(b_i + W_i:.h))` by enumeration
+//!   over the hidden layer (or the symmetric formula over `v` when V < H);
+//! - log-likelihood gradient `d log p(v) / dW = <v h^T>_data - <v h^T>_model`, with
+//!   `h` replaced by `p(h | v)` in both terms (Hinton's practical guide), likewise
+//!   `<v>` for `b` and `<p(h|v)>` for `c`; the data term is `-dF(v)/dtheta`.
+//!   CD-k starts the model chains at the batch, PCD keeps them across updates.
+//! - AIS (Salakhutdinov & Murray 2008): from the base-rate RBM `A` (zero weights, hidden
+//!   bias 0, visible bias `b_A = logit(mean pixel)`), `log Z_A = sum_i softplus(b_A,i) +
+//!   H log 2`, through `p_k(v) ∝ exp(-F_k(v))` with
+//!   `-F_k(v) = ((1 - beta_k) b_A + beta_k b).v + sum_j softplus(beta_k (c_j + v.W_:j))`,
+//!   one Gibbs sweep of `p_k` per step; `log w += F_{k-1}(v) - F_k(v)` and
+//!   `log Z = log Z_A + log mean exp(log w)`.
+
+use crate::mcmc::{BinaryBlocks, Rng};
+use crate::nn::matmul::matmul;
+use crate::nn::{Param, Parameters, checkpoint};
+use crate::partition::log_mean_exp_with_error;
+use crate::threads::gemm_parallelism;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::seq::SliceRandom;
+use rand::{Rng as _, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Largest layer [`Rbm::log_z_exact`] enumerates (2^24 states).
+pub const MAX_EXACT_UNITS: usize = 24;
+
+/// `log(1 + e^x)` without overflow.
+pub fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// A Bernoulli-Bernoulli RBM.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rbm {
+    /// `[visible, hidden]`.
+    pub w: Param,
+    /// Visible bias `[visible]`.
+    pub b: Param,
+    /// Hidden bias `[hidden]`.
+    pub c: Param,
+}
+
+impl Parameters for Rbm {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        f(&mut self.w);
+        f(&mut self.b);
+        f(&mut self.c);
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        f(&format!("{prefix}w"), &self.w);
+        f(&format!("{prefix}b"), &self.b);
+        f(&format!("{prefix}c"), &self.c);
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        f(&format!("{prefix}w"), &mut self.w);
+        f(&format!("{prefix}b"), &mut self.b);
+        f(&format!("{prefix}c"), &mut self.c);
+    }
+}
+
+/// `d log p / dtheta` (or one phase of it) for every parameter, batch means.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RbmGrad {
+    /// `[visible, hidden]`.
+    pub w: Array2<f32>,
+    /// `[visible]`.
+    pub b: Vec<f32>,
+    /// `[hidden]`.
+    pub c: Vec<f32>,
+}
+
+impl Rbm {
+    /// `W ~ N(0, std^2)`, biases zero.
+    pub fn new(visible: usize, hidden: usize, std: f32, seed: u64) -> Result<Self> {
+        if visible == 0 || hidden == 0 {
+            return Err(Error::invalid(
+                "rbm",
+                format!("layers must be non-empty (visible {visible}, hidden {hidden})"),
+            ));
+        }
+        if !(std.is_finite() && std >= 0.0) {
+            return Err(Error::invalid("rbm init std", format!("{std} is not >= 0")));
+        }
+        let mut rng = Rng::seed_from_u64(seed);
+        let normal = Normal::new(0.0f32, std).expect("std checked");
+        let w = (0..visible * hidden)
+            .map(|_| normal.sample(&mut rng))
+            .collect();
+        Ok(Self::from_parts(
+            Array2::from_shape_vec((visible, hidden), w).expect("shape"),
+            vec![0.0; visible],
+            vec![0.0; hidden],
+        ))
+    }
+
+    /// An RBM with the given weights `[visible, hidden]` and biases.
+    ///
+    /// # Panics
+    /// If the bias lengths do not match `w`.
+    pub fn from_parts(w: Array2<f32>, b: Vec<f32>, c: Vec<f32>) -> Self {
+        let (nv, nh) = w.dim();
+        assert_eq!(b.len(), nv, "visible bias length");
+        assert_eq!(c.len(), nh, "hidden bias length");
+        let w = w.as_standard_layout().iter().copied().collect();
+        Rbm {
+            w: Param::new(vec![nv, nh], w),
+            b: Param::new(vec![nv], b),
+            c: Param::new(vec![nh], c),
+        }
+    }
+
+    /// Visible units.
+    pub fn visible(&self) -> usize {
+        self.w.shape[0]
+    }
+    /// Hidden units.
+    pub fn hidden(&self) -> usize {
+        self.w.shape[1]
+    }
+    /// `W` as `[visible, hidden]`.
+    pub fn weights(&self) -> ArrayView2<'_, f32> {
+        self.w.view2()
+    }
+
+    fn check_visible(&self, v: ArrayView2<f32>) -> Result<()> {
+        if v.ncols() != self.visible() {
+            return Err(Error::Shape {
+                what: "rbm visible batch".into(),
+                expected: vec![v.nrows(), self.visible()],
+                found: v.shape().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `c + v W`: the hidden pre-activations, `[n, hidden]`.
+    pub fn hidden_input(&self, v: ArrayView2<f32>) -> Array2<f32> {
+        let mut a = Array2::zeros((v.nrows(), self.hidden()));
+        matmul(v, self.weights(), a.view_mut(), false, gemm_parallelism()); // [n,V]x[V,H] -> [n,H]
+        a.rows_mut()
+            .into_iter()
+            .for_each(|mut r| r.iter_mut().zip(&self.c.value).for_each(|(x, c)| *x += c));
+        a
+    }
+
+    /// `b + h W^T`: the visible pre-activations, `[n, visible]`.
+    pub fn visible_input(&self, h: ArrayView2<f32>) -> Array2<f32> {
+        let mut a = Array2::zeros((h.nrows(), self.visible()));
+        matmul(
+            h,
+            self.weights().t(),
+            a.view_mut(),
+            false,
+            gemm_parallelism(),
+        ); // [n,H]x[H,V] -> [n,V]
+        a.rows_mut()
+            .into_iter()
+            .for_each(|mut r| r.iter_mut().zip(&self.b.value).for_each(|(x, b)| *x += b));
+        a
+    }
+
+    /// `p(h = 1 | v) = sigmoid(c + v W)`, `[n, hidden]`.
+    pub fn hidden_probs(&self, v: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.check_visible(v)?;
+        Ok(self.hidden_input(v).mapv_into(sigmoid))
+    }
+
+    /// `p(v = 1 | h) = sigmoid(b + W h)`, `[n, visible]`.
+    pub fn visible_probs(&self, h: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if h.ncols() != self.hidden() {
+            return Err(Error::Shape {
+                what: "rbm hidden batch".into(),
+                expected: vec![h.nrows(), self.hidden()],
+                found: h.shape().to_vec(),
+            });
+        }
+        Ok(self.visible_input(h).mapv_into(sigmoid))
+    }
+
+    /// `F(v) = -b.v - sum_j softplus(c_j + v.W_:j)` per row, in f64 (nats).
+    pub fn free_energy(&self, v: ArrayView2<f32>) -> Result<Vec<f64>> {
+        self.check_visible(v)?;
+        let a = self.hidden_input(v); // [n, H]
+        Ok(v.rows()
+            .into_iter()
+            .zip(a.rows())
+            .map(|(v, a)| {
+                let bv: f64 = v
+                    .iter()
+                    .zip(&self.b.value)
+                    .map(|(&v, &b)| f64::from(v) * f64::from(b))
+                    .sum();
+                let sp: f64 = a.iter().map(|&a| softplus(f64::from(a))).sum();
+                -bv - sp
+            })
+            .collect())
+    }
+
+    /// `E(v, h) = -v^T W h - b.v - c.h` for one configuration (f64, for checks).
+    pub fn energy(&self, v: &[f32], h: &[f32]) -> f64 {
+        let w = self.weights();
+        let mut e = 0.0f64;
+        for (i, &vi) in v.iter().enumerate() {
+            e -= f64::from(vi) * f64::from(self.b.value[i]);
+            for (j, &hj) in h.iter().enumerate() {
+                e -= f64::from(vi) * f64::from(w[[i, j]]) * f64::from(hj);
+            }
+        }
+        for (j, &hj) in h.iter().enumerate() {
+            e -= f64::from(hj) * f64::from(self.c.value[j]);
+        }
+        e
+    }
+
+    /// Exact `log Z` by enumerating the smaller layer (at most [`MAX_EXACT_UNITS`]
+    /// units), batched GEMMs over the states, f64 log-sum-exp.
+    pub fn log_z_exact(&self) -> Result<f64> {
+        if self.hidden() <= self.visible() {
+            self.log_z_over_hidden()
+        } else {
+            self.log_z_over_visible()
+        }
+    }
+
+    /// `log Z = log sum_h exp(c.h + sum_i softplus(b_i + W_i:.h))`.
+    pub fn log_z_over_hidden(&self) -> Result<f64> {
+        enumerate(self.hidden(), "hidden", |h| {
+            let a = self.visible_input(h.view()); // [s, V]
+            h.rows()
+                .into_iter()
+                .zip(a.rows())
+                .map(|(h, a)| {
+                    let ch: f64 = h
+                        .iter()
+                        .zip(&self.c.value)
+                        .map(|(&h, &c)| f64::from(h) * f64::from(c))
+                        .sum();
+                    ch + a.iter().map(|&a| softplus(f64::from(a))).sum::<f64>()
+                })
+                .collect::<Vec<f64>>()
+        })
+    }
+
+    /// `log Z = log sum_v exp(-F(v))`.
+    pub fn log_z_over_visible(&self) -> Result<f64> {
+        enumerate(self.visible(), "visible", |v| {
+            self.free_energy(v.view())
+                .expect("enumerated states have the model's width")
+                .into_iter()
+                .map(|f| -f)
+                .collect()
+        })
+    }
+
+    /// `-F(v) - log Z` averaged over the rows of `v` (nats per image).
+    pub fn mean_log_prob(&self, v: ArrayView2<f32>, log_z: f64) -> Result<f64> {
+        let f = self.free_energy(v)?;
+        Ok(-f.iter().sum::<f64>() / f.len().max(1) as f64 - log_z)
+    }
+
+    /// The data term of the gradient, `-d mean F(v) / dtheta`:
+    /// `<v p(h|v)^T>`, `<v>`, `<p(h|v)>` over the rows of `v`.
+    pub fn positive_phase(&self, v: ArrayView2<f32>) -> Result<RbmGrad> {
+        let ph = self.hidden_probs(v)?; // [n, H]
+        Ok(self.phase(v, ph.view()))
+    }
+
+    fn phase(&self, v: ArrayView2<f32>, ph: ArrayView2<f32>) -> RbmGrad {
+        let n = v.nrows().max(1) as f32;
+        let mut w = Array2::zeros((self.visible(), self.hidden()));
+        matmul(v.t(), ph, w.view_mut(), false, gemm_parallelism()); // [V,n]x[n,H] -> [V,H]
+        w.mapv_inplace(|x| x / n);
+        let b = v
+            .mean_axis(Axis(0))
+            .map_or_else(|| vec![0.0; self.visible()], |m| m.to_vec());
+        let c = ph
+            .mean_axis(Axis(0))
+            .map_or_else(|| vec![0.0; self.hidden()], |m| m.to_vec());
+        RbmGrad { w, b, c }
+    }
+
+    /// Save the parameters and `config` (key `rbm`) atomically.
+    pub fn save(&self, path: &Path, config: &RbmConfig) -> Result<()> {
+        let cfg = serde_json::json!({ "model": "rbm", "rbm": config });
+        checkpoint::save(path, self, &cfg)
+    }
+
+    /// Load an RBM saved by [`Rbm::save`] with its config.
+    pub fn load(path: &Path) -> Result<(Self, RbmConfig)> {
+        let cfg = checkpoint::read_config(path)?;
+        if cfg.get("model").and_then(|m| m.as_str()) != Some("rbm") {
+            return Err(Error::format(path, "config field `model` is not \"rbm\""));
+        }
+        let config: RbmConfig = serde_json::from_value(cfg["rbm"].clone())
+            .map_err(|e| Error::format(path, format!("config field `rbm`: {e}")))?;
+        config.validate()?;
+        let mut m = Rbm::from_parts(
+            Array2::zeros((config.visible, config.hidden)),
+            vec![0.0; config.visible],
+            vec![0.0; config.hidden],
+        );
+        checkpoint::load(path, &mut m)?;
+        Ok((m, config))
+    }
+}
+
+/// `log sum_s exp(f(s))` over all `2^n` binary states, in batches of rows `[s, n]`.
+fn enumerate(n: usize, layer: &str, f: impl Fn(&Array2<f32>) -> Vec<f64>) -> Result<f64> {
+    if n > MAX_EXACT_UNITS {
+        return Err(Error::invalid(
+            "exact log Z",
+            format!("{n} {layer} units; enumeration allows at most {MAX_EXACT_UNITS}"),
+        ));
+    }
+    let total = 1usize << n;
+    let chunk = 4096usize.min(total);
+    let mut terms = Vec::with_capacity(total.div_ceil(chunk));
+    for start in (0..total).step_by(chunk) {
+        let len = chunk.min(total - start);
+        let s = Array2::from_shape_fn((len, n), |(r, j)| (((start + r) >> j) & 1) as f32); // [len, n]
+        terms.push(crate::gibbs::log_sum_exp(&f(&s)));
+    }
+    Ok(crate::gibbs::log_sum_exp(&terms))
+}
+
+impl BinaryBlocks for Rbm {
+    /// Block 0: visible, block 1: hidden.
+    fn block_sizes(&self) -> Vec<usize> {
+        vec![self.visible(), self.hidden()]
+    }
+    fn conditional(&self, block: usize, blocks: &[Array2<f64>], beta: f64, prob: &mut Array2<f64>) {
+        let beta = beta as f32;
+        let a = match block {
+            0 => self.visible_input(blocks[1].mapv(|x| x as f32).view()), // [n, V]
+            1 => self.hidden_input(blocks[0].mapv(|x| x as f32).view()),  // [n, H]
+            _ => panic!("rbm has two blocks, asked for block {block}"),
+        };
+        prob.zip_mut_with(&a, |p, &a| *p = f64::from(sigmoid(beta * a)));
+    }
+}
+
+/// `x ~ Bernoulli(p)` elementwise, into a new array.
+fn bernoulli(p: &Array2<f32>, rng: &mut Rng) -> Array2<f32> {
+    p.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)))
+}
+
+/// How the model term of the gradient is sampled.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Sampler {
+    /// Contrastive divergence: `k` Gibbs sweeps from the data batch.
+    Cd { k: usize },
+    /// Persistent CD: `chains` fantasy particles, `k` sweeps per update, kept across updates.
+    Pcd { k: usize, chains: usize },
+}
+
+/// Architecture and training settings of an RBM (saved with checkpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RbmConfig {
+    pub visible: usize,
+    pub hidden: usize,
+    /// Standard deviation of the initial weights (biases start at zero; the visible bias
+    /// at `logit(mean pixel)` when training starts from data).
+    pub init_std: f32,
+    pub sampler: Sampler,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Learning rate at the first epoch, decayed linearly to `lr_final` at the last.
+    pub lr: f32,
+    pub lr_final: f32,
+    /// Momentum before `momentum_switch` epochs, then `momentum_final`.
+    pub momentum: f32,
+    pub momentum_final: f32,
+    pub momentum_switch: usize,
+    /// L2 penalty on `W`: `dW -= weight_decay * W`.
+    pub weight_decay: f32,
+    pub seed: u64,
+}
+
+impl RbmConfig {
+    /// Hinton's practical-guide defaults: CD-1, batches of 100, lr 0.1 decaying to
+    /// 0.01, momentum 0.5 then 0.9 after 5 epochs, weight decay 2e-4, `W ~ N(0, 0.01^2)`.
+    pub fn new(visible: usize, hidden: usize) -> Self {
+        RbmConfig {
+            visible,
+            hidden,
+            init_std: 0.01,
+            sampler: Sampler::Cd { k: 1 },
+            epochs: 10,
+            batch_size: 100,
+            lr: 0.1,
+            lr_final: 0.01,
+            momentum: 0.5,
+            momentum_final: 0.9,
+            momentum_switch: 5,
+            weight_decay: 2e-4,
+            seed: 0,
+        }
+    }
+
+    /// Check the settings; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.visible == 0 || self.hidden == 0 {
+            return Err(Error::invalid(
+                "rbm config",
+                format!(
+                    "layers must be non-empty (visible {}, hidden {})",
+                    self.visible, self.hidden
+                ),
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be positive (got 0)"));
+        }
+        match self.sampler {
+            Sampler::Cd { k: 0 } | Sampler::Pcd { k: 0, .. } => {
+                return Err(Error::invalid(
+                    "sampler",
+                    "k must be at least 1 Gibbs sweep",
+                ));
+            }
+            Sampler::Pcd { chains: 0, .. } => {
+                return Err(Error::invalid("sampler", "pcd needs at least one chain"));
+            }
+            _ => {}
+        }
+        for (name, x) in [
+            ("lr", self.lr),
+            ("lr_final", self.lr_final),
+            ("momentum", self.momentum),
+            ("momentum_final", self.momentum_final),
+            ("weight_decay", self.weight_decay),
+            ("init_std", self.init_std),
+        ] {
+            if !(x.is_finite() && x >= 0.0) {
+                return Err(Error::invalid(
+                    name,
+                    format!("{x} is not a finite value >= 0"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `epoch` (0-based): linear from `lr` to `lr_final`.
+    pub fn lr_at(&self, epoch: usize) -> f32 {
+        let t = if self.epochs > 1 {
+            (epoch.min(self.epochs - 1)) as f32 / (self.epochs - 1) as f32
+        } else {
+            0.0
+        };
+        self.lr + t * (self.lr_final - self.lr)
+    }
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub lr: f32,
+    pub momentum: f32,
+    /// `||v - p(v | h)||^2` per image, `h ~ p(h | v)`, averaged over the epoch.
+    pub recon_error: f64,
+}
+
+/// SGD with momentum on CD-k or PCD gradients; holds the velocities and the persistent
+/// chains between epochs.
+#[derive(Clone, Debug)]
+pub struct RbmTrainer {
+    pub config: RbmConfig,
+    rng: Rng,
+    vel: RbmGrad,
+    /// PCD fantasy particles `[chains, visible]`.
+    chains: Option<Array2<f32>>,
+    epoch: usize,
+}
+
+impl RbmTrainer {
+    /// A trainer for `config` (validated), seeded by `config.seed`.
+    pub fn new(config: RbmConfig) -> Result<Self> {
+        config.validate()?;
+        let vel = RbmGrad {
+            w: Array2::zeros((config.visible, config.hidden)),
+            b: vec![0.0; config.visible],
+            c: vec![0.0; config.hidden],
+        };
+        Ok(RbmTrainer {
+            rng: Rng::seed_from_u64(config.seed ^ 0x5eed_07b3),
+            config,
+            vel,
+            chains: None,
+            epoch: 0,
+        })
+    }
+
+    /// A fresh RBM for `config` with the visible bias at `logit(mean pixel)` of `data`.
+    pub fn init_model(config: &RbmConfig, data: ArrayView2<f32>) -> Result<Rbm> {
+        config.validate()?;
+        let mut rbm = Rbm::new(config.visible, config.hidden, config.init_std, config.seed)?;
+        rbm.check_visible(data)?;
+        rbm.b.value = base_rate_bias(data);
+        Ok(rbm)
+    }
+
+    /// Epochs done.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// One pass over `data` (`[n, visible]`, values in [0, 1]) in shuffled mini-batches.
+    pub fn train_epoch(&mut self, rbm: &mut Rbm, data: ArrayView2<f32>) -> Result<EpochStats> {
+        rbm.check_visible(data)?;
+        if rbm.hidden() != self.config.hidden {
+            return Err(Error::Shape {
+                what: "rbm hidden layer vs trainer config".into(),
+                expected: vec![self.config.hidden],
+                found: vec![rbm.hidden()],
+            });
+        }
+        let n = data.nrows();
+        if n == 0 {
+            return Err(Error::invalid("rbm data", "no images"));
+        }
+        let cfg = self.config.clone();
+        let lr = cfg.lr_at(self.epoch);
+        let momentum = if self.epoch < cfg.momentum_switch {
+            cfg.momentum
+        } else {
+            cfg.momentum_final
+        };
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut self.rng);
+        let mut recon = 0.0f64;
+        for idx in order.chunks(cfg.batch_size) {
+            let v0 = data.select(Axis(0), idx); // [m, V]
+            let ph0 = rbm.hidden_probs(v0.view())?; // [m, H]
+            let pos = rbm.phase(v0.view(), ph0.view());
+            let h0 = bernoulli(&ph0, &mut self.rng);
+            let pv = rbm.visible_probs(h0.view())?; // [m, V]
+            recon += (&pv - &v0).iter().map(|&d| f64::from(d * d)).sum::<f64>();
+            let (vk, phk) = match cfg.sampler {
+                Sampler::Cd { k } => {
+                    let mut v = bernoulli(&pv, &mut self.rng);
+                    let mut ph = rbm.hidden_probs(v.view())?;
+                    for _ in 1..k {
+                        let h = bernoulli(&ph, &mut self.rng);
+                        v = bernoulli(&rbm.visible_probs(h.view())?, &mut self.rng);
+                        ph = rbm.hidden_probs(v.view())?;
+                    }
+                    (v, ph)
+                }
+                Sampler::Pcd { k, chains } => {
+                    let mut v = match self.chains.take() {
+                        Some(c) => c,
+                        None => {
+                            let p = Array2::from_shape_fn((chains, rbm.visible()), |(_, i)| {
+                                sigmoid(rbm.b.value[i])
+                            });
+                            bernoulli(&p, &mut self.rng)
+                        }
+                    };
+                    let mut ph = rbm.hidden_probs(v.view())?;
+                    for _ in 0..k {
+                        let h = bernoulli(&ph, &mut self.rng);
+                        v = bernoulli(&rbm.visible_probs(h.view())?, &mut self.rng);
+                        ph = rbm.hidden_probs(v.view())?;
+                    }
+                    self.chains = Some(v.clone());
+                    (v, ph)
+                }
+            };
+            let neg = rbm.phase(vk.view(), phk.view());
+            // v <- momentum v + lr (pos - neg - decay W); theta += v
+            let w = &mut rbm.w.value;
+            let vw = self.vel.w.as_slice_mut().expect("standard layout");
+            let (pw, nw) = (
+                pos.w.as_slice().expect("standard layout"),
+                neg.w.as_slice().expect("standard layout"),
+            );
+            for i in 0..w.len() {
+                vw[i] = momentum * vw[i] + lr * (pw[i] - nw[i] - cfg.weight_decay * w[i]);
+                w[i] += vw[i];
+            }
+            for (p, (v, (a, b))) in rbm
+                .b
+                .value
+                .iter_mut()
+                .zip(self.vel.b.iter_mut().zip(pos.b.iter().zip(&neg.b)))
+            {
+                *v = momentum * *v + lr * (a - b);
+                *p += *v;
+            }
+            for (p, (v, (a, b))) in rbm
+                .c
+                .value
+                .iter_mut()
+                .zip(self.vel.c.iter_mut().zip(pos.c.iter().zip(&neg.c)))
+            {
+                *v = momentum * *v + lr * (a - b);
+                *p += *v;
+            }
+        }
+        if rbm.w.value.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "rbm weights not finite after epoch {} (lr {lr})",
+                self.epoch
+            )));
+        }
+        let stats = EpochStats {
+            epoch: self.epoch,
+            lr,
+            momentum,
+            recon_error: recon / n as f64,
+        };
+        self.epoch += 1;
+        Ok(stats)
+    }
+}
+
+/// `logit` of the smoothed mean of every column: `p = (sum + 1) / (n + 2)`.
+pub fn base_rate_bias(data: ArrayView2<f32>) -> Vec<f32> {
+    let n = data.nrows() as f64;
+    data.axis_iter(Axis(1))
+        .map(|col| {
+            let p = (col.iter().map(|&x| f64::from(x)).sum::<f64>() + 1.0) / (n + 2.0);
+            (p / (1.0 - p)).ln() as f32
+        })
+        .collect()
+}
+
+/// The AIS schedule of Salakhutdinov & Murray (2008): 500 betas spaced evenly in
+/// [0, 0.5), 4,000 in [0.5, 0.9), 10,000 in [0.9, 1], ending at 1 (14,501 points with
+/// the 0). With `k` intermediate points instead, the same three segments in the
+/// proportions 500 : 4000 : 10000.
+pub fn ais_schedule(k: Option<usize>) -> Vec<f64> {
+    let (n1, n2, n3) = match k {
+        None => (500, 4000, 10000),
+        Some(k) => {
+            let k = k.max(3);
+            let n1 = (k * 500 / 14500).max(1);
+            let n2 = (k * 4000 / 14500).max(1);
+            (n1, n2, k - n1 - n2)
+        }
+    };
+    let mut betas = Vec::with_capacity(n1 + n2 + n3 + 1);
+    for (lo, hi, m) in [(0.0, 0.5, n1), (0.5, 0.9, n2)] {
+        betas.extend((0..m).map(|i| lo + (hi - lo) * i as f64 / m as f64));
+    }
+    betas.extend((0..=n3).map(|i| 0.9 + 0.1 * i as f64 / n3 as f64));
+    betas
+}
+
+/// An AIS estimate of `log Z`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AisEstimate {
+    /// `log Z_A + log mean exp(log w)`.
+    pub log_z: f64,
+    /// Delta-method standard error of `log_z`.
+    pub std_err: f64,
+    /// `log_z ± 3 std_err`.
+    pub interval: (f64, f64),
+    /// `log Z_A` of the base-rate RBM.
+    pub log_z_base: f64,
+    /// Effective sample size of the importance weights.
+    pub ess: f64,
+    /// One log-weight per run.
+    pub log_weights: Vec<f64>,
+}
+
+/// AIS from the base-rate RBM with visible bias `base_bias` (see [`base_rate_bias`])
+/// along `betas` (from 0 to 1, increasing), `runs` independent particles, seeded.
+pub fn ais_log_z(
+    rbm: &Rbm,
+    base_bias: &[f32],
+    betas: &[f64],
+    runs: usize,
+    seed: u64,
+) -> Result<AisEstimate> {
+    let (nv, nh) = (rbm.visible(), rbm.hidden());
+    if base_bias.len() != nv {
+        return Err(Error::Shape {
+            what: "ais base visible bias".into(),
+            expected: vec![nv],
+            found: vec![base_bias.len()],
+        });
+    }
+    if runs < 2 {
+        return Err(Error::invalid(
+            "ais runs",
+            format!("need at least 2 (got {runs})"),
+        ));
+    }
+    if betas.len() < 2
+        || betas[0] != 0.0
+        || *betas.last().expect("non-empty") != 1.0
+        || betas.windows(2).any(|w| w[1] < w[0])
+    {
+        return Err(Error::invalid(
+            "ais schedule",
+            "betas must increase from 0 to 1 with at least 2 points",
+        ));
+    }
+    let mut rng = Rng::seed_from_u64(seed);
+    let db: Vec<f64> = rbm
+        .b
+        .value
+        .iter()
+        .zip(base_bias)
+        .map(|(&b, &a)| f64::from(b) - f64::from(a))
+        .collect();
+    let log_z_base = base_bias
+        .iter()
+        .map(|&a| softplus(f64::from(a)))
+        .sum::<f64>()
+        + nh as f64 * std::f64::consts::LN_2;
+    // v ~ p_A: independent Bernoulli(sigmoid(b_A)).
+    let p0 = Array2::from_shape_fn((runs, nv), |(_, i)| sigmoid(base_bias[i])); // [runs, V]
+    let mut v = bernoulli(&p0, &mut rng);
+    let mut lw = vec![0.0f64; runs];
+    let mut a = rbm.hidden_input(v.view()); // c + v W: [runs, H]
+    for k in 1..betas.len() {
+        let (b0, b1) = (betas[k - 1], betas[k]);
+        // log w += -F_k(v) + F_{k-1}(v)
+        for (r, lw) in lw.iter_mut().enumerate() {
+            let vb: f64 = v
+                .row(r)
+                .iter()
+                .zip(&db)
+                .map(|(&v, &d)| f64::from(v) * d)
+                .sum();
+            let sp: f64 = a
+                .row(r)
+                .iter()
+                .map(|&a| softplus(b1 * f64::from(a)) - softplus(b0 * f64::from(a)))
+                .sum();
+            *lw += (b1 - b0) * vb + sp;
+        }
+        // One Gibbs sweep of p_k: h ~ sigmoid(beta c + beta v W), v ~ sigmoid((1-beta) b_A + beta (b + W h)).
+        let bf = b1 as f32;
+        let ph = a.mapv(|x| sigmoid(bf * x));
+        let h = bernoulli(&ph, &mut rng);
+        let mut pv = rbm.visible_input(h.view()); // [runs, V]
+        for mut row in pv.rows_mut() {
+            for (x, &ba) in row.iter_mut().zip(base_bias) {
+                *x = sigmoid((1.0 - bf) * ba + bf * *x);
+            }
+        }
+        v = bernoulli(&pv, &mut rng);
+        a = rbm.hidden_input(v.view());
+    }
+    if lw.iter().any(|x| !x.is_finite()) {
+        return Err(Error::Diverged("ais log-weights not finite".into()));
+    }
+    let (lme, se, ess) = log_mean_exp_with_error(&lw);
+    let log_z = log_z_base + lme;
+    Ok(AisEstimate {
+        log_z,
+        std_err: se,
+        interval: (log_z - 3.0 * se, log_z + 3.0 * se),
+        log_z_base,
+        ess,
+        log_weights: lw,
+    })
+}
