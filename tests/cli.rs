@@ -459,3 +459,35 @@ fn train_toy_writes_the_run_folder_and_eval_reproduces_its_numbers() {
     );
     one_line_error(&ebm(&["train", "toy", "--negatives", "magic"]), &["magic"]);
 }
+
+#[test]
+fn train_rbm_on_digits_raises_exact_log_likelihood() {
+    let dir = tmpdir("rbm");
+    let ck = dir.join("rbm.safetensors");
+    let o = ebm(&[
+        "train",
+        "rbm",
+        "--epochs",
+        "4",
+        "--save",
+        ck.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // Rows: epoch, recon, train LL, test LL, seconds; epoch 0 is the base-rate start.
+    let ll: Vec<f64> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5 && f[0].parse::<usize>().is_ok()).then(|| f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(ll.len(), 5, "{out}");
+    assert!(ll[4] > ll[0] + 1.0, "train LL {ll:?}");
+    assert!(ck.exists() && ck.with_extension("json").exists());
+    one_line_error(
+        &ebm(&["train", "rbm", "--sampler", "gibbs"]),
+        &["--sampler"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@ mod classifier;
 mod demo;
 mod gibbs;
 mod lagrangian;
+mod rbm;
 mod sample;
 mod toy;
 mod vae;
@@ -64,6 +65,9 @@ pub enum TrainCmd {
     Classifier(classifier::TrainClassifierArgs),
     /// Train a contrastive EBM on a 2-D toy set; exact NLL and KL by quadrature.
     Toy(toy::TrainToyArgs),
+    /// Train a Bernoulli-Bernoulli RBM by CD-k or PCD; reconstruction error per epoch
+    /// and, with at most 20 hidden units, the exact train/test log-likelihood.
+    Rbm(rbm::TrainRbmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -114,6 +118,7 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Gibbs(a)) => gibbs::run(&a, cli.seed),
         Some(Command::Sample(a)) => sample::run(&a, cli.seed),
         Some(Command::Train(TrainCmd::Toy(a))) => toy::train_toy(&a, cli.seed),
+        Some(Command::Train(TrainCmd::Rbm(a))) => rbm::train(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
     }

@@ -31,6 +31,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::{Rng as _, SeedableRng};
 use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -326,7 +327,7 @@ impl Rbm {
 }
 
 /// `log sum_s exp(f(s))` over all `2^n` binary states, in batches of rows `[s, n]`.
-fn enumerate(n: usize, layer: &str, f: impl Fn(&Array2<f32>) -> Vec<f64>) -> Result<f64> {
+fn enumerate(n: usize, layer: &str, f: impl Fn(&Array2<f32>) -> Vec<f64> + Sync) -> Result<f64> {
     if n > MAX_EXACT_UNITS {
         return Err(Error::invalid(
             "exact log Z",
@@ -335,12 +336,15 @@ fn enumerate(n: usize, layer: &str, f: impl Fn(&Array2<f32>) -> Vec<f64>) -> Res
     }
     let total = 1usize << n;
     let chunk = 4096usize.min(total);
-    let mut terms = Vec::with_capacity(total.div_ceil(chunk));
-    for start in (0..total).step_by(chunk) {
-        let len = chunk.min(total - start);
-        let s = Array2::from_shape_fn((len, n), |(r, j)| (((start + r) >> j) & 1) as f32); // [len, n]
-        terms.push(crate::gibbs::log_sum_exp(&f(&s)));
-    }
+    let terms: Vec<f64> = (0..total.div_ceil(chunk))
+        .into_par_iter()
+        .map(|c| {
+            let start = c * chunk;
+            let len = chunk.min(total - start);
+            let s = Array2::from_shape_fn((len, n), |(r, j)| (((start + r) >> j) & 1) as f32); // [len, n]
+            crate::gibbs::log_sum_exp(&f(&s))
+        })
+        .collect();
     Ok(crate::gibbs::log_sum_exp(&terms))
 }
 
