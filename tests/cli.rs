@@ -489,5 +489,39 @@ fn train_rbm_on_digits_raises_exact_log_likelihood() {
         &ebm(&["train", "rbm", "--sampler", "gibbs"]),
         &["--sampler"],
     );
+    // AIS on the saved model agrees with the exact log Z within 3 standard errors.
+    let o = ebm(&[
+        "eval",
+        "rbm",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--ais-runs",
+        "50",
+        "--ais-betas",
+        "2000",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let se: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("exact log Z = "))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no exact/AIS comparison in {out}"));
+    assert!(
+        se.abs() <= 3.0,
+        "AIS is {se} standard errors from the exact log Z: {out}"
+    );
+    assert!(out.contains("average test log-probability"), "{out}");
+    one_line_error(
+        &ebm(&[
+            "eval",
+            "rbm",
+            "--checkpoint",
+            dir.join("none.safetensors").to_str().unwrap(),
+        ]),
+        &["none.safetensors"],
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -78,6 +78,8 @@ pub enum EvalCmd {
     Classifier(classifier::EvalClassifierArgs),
     /// Exact test NLL and KL of a saved toy energy.
     Toy(toy::EvalToyArgs),
+    /// AIS log Z and average log-probability of a saved RBM.
+    Rbm(rbm::EvalRbmArgs),
 }
 
 /// Parse the command line and run it.
@@ -120,6 +122,7 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Train(TrainCmd::Toy(a))) => toy::train_toy(&a, cli.seed),
         Some(Command::Train(TrainCmd::Rbm(a))) => rbm::train(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
+        Some(Command::Eval(EvalCmd::Rbm(a))) => rbm::eval(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
     }
 }
