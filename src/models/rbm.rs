@@ -745,8 +745,10 @@ pub fn ais_log_z(
     let mut a = rbm.hidden_input(v.view()); // c + v W: [runs, H]
     for k in 1..betas.len() {
         let (b0, b1) = (betas[k - 1], betas[k]);
-        // log w += -F_k(v) + F_{k-1}(v)
-        for (r, lw) in lw.iter_mut().enumerate() {
+        // log w += -F_k(v) + F_{k-1}(v); rows in parallel (each row's sum is its own,
+        // so the result does not depend on the thread count).
+        use rayon::prelude::*;
+        lw.par_iter_mut().enumerate().for_each(|(r, lw)| {
             let vb: f64 = v
                 .row(r)
                 .iter()
@@ -759,7 +761,7 @@ pub fn ais_log_z(
                 .map(|&a| softplus(b1 * f64::from(a)) - softplus(b0 * f64::from(a)))
                 .sum();
             *lw += (b1 - b0) * vb + sp;
-        }
+        });
         // One Gibbs sweep of p_k: h ~ sigmoid(beta c + beta v W), v ~ sigmoid((1-beta) b_A + beta (b + W h)).
         let bf = b1 as f32;
         let ph = a.mapv(|x| sigmoid(bf * x));
