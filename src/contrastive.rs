@@ -322,7 +322,7 @@ impl ContrastiveTrainer {
             Negatives::ShortRun => {
                 let mut init = Array2::zeros((b, dim)); // [batch, dim]
                 let noise = Self::noise(&self.cfg);
-                fill_noise(&mut init, noise, &mut self.rng);
+                noise.fill(init.as_slice_mut().expect("fresh array"), &mut self.rng);
                 let (n, a) = self.run_chains(init)?;
                 (n, a, b)
             }
@@ -404,7 +404,7 @@ impl ContrastiveTrainer {
     pub fn sample(&mut self, n: usize, steps: usize) -> Result<Array2<f64>> {
         let dim = self.energy.dim();
         let mut init = Array2::zeros((n, dim)); // [n, dim]
-        fill_noise(&mut init, Self::noise(&self.cfg), &mut self.rng);
+        Self::noise(&self.cfg).fill(init.as_slice_mut().expect("fresh array"), &mut self.rng);
         let keep = self.cfg.mcmc_steps;
         self.cfg.mcmc_steps = steps.max(1);
         let r = self.run_chains(init);
@@ -457,20 +457,6 @@ pub fn spectral_project(net: &mut crate::nn::Sequential, power: &mut Vec<Vec<f32
         k += 1;
     });
     sigmas
-}
-
-fn fill_noise(a: &mut Array2<f64>, noise: Noise, rng: &mut Rng) {
-    use rand::Rng as _;
-    use rand_distr::{Distribution, StandardNormal};
-    for v in a.iter_mut() {
-        *v = match noise {
-            Noise::Uniform { low, high } => low + (high - low) * rng.r#gen::<f64>(),
-            Noise::Normal { std } => {
-                let z: f64 = StandardNormal.sample(rng);
-                std * z
-            }
-        };
-    }
 }
 
 /// A Gaussian energy with learnable mean and precision `P = L L^T` (`L` lower

@@ -19,7 +19,8 @@ pub enum Noise {
 }
 
 impl Noise {
-    fn fill(&self, row: &mut [f64], rng: &mut Rng) {
+    /// Fill `row` (any length: one chain or a whole `[n, dim]` buffer) with noise.
+    pub fn fill(&self, row: &mut [f64], rng: &mut Rng) {
         for v in row {
             *v = match *self {
                 Noise::Uniform { low, high } => low + (high - low) * rng.r#gen::<f64>(),
