@@ -36,6 +36,15 @@ use crate::error::{Error, Result};
 use ndarray::{Array1, Array2, Array3, ArrayD, ArrayView, ArrayView1, ArrayView2, ArrayView3};
 use ndarray::{ArrayViewD, Axis, Dimension, IxDyn, Zip};
 
+/// `softplus(x) = log(1 + e^x) = log_sum_exp([0, x])`, without overflow (f64).
+pub fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
 /// `log sum_i exp(x_i)`, shifted by the maximum:
 /// `m + log(1 + sum_{i != argmax} exp(x_i - m))`.
 ///

@@ -12,6 +12,7 @@
 //! - T5 [`t5`]: 2-D mixture of 8 Gaussians on a circle of radius 2, std 0.1.
 
 use crate::energy::{Banana, DiagonalGaussian, Energy, GaussianMixture, for_rows, for_rows_grad};
+use crate::gibbs::softplus;
 use crate::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2};
 use rand::SeedableRng;
@@ -134,15 +135,6 @@ impl LogisticRegression {
             if rng.r#gen::<f64>() < p { 1.0 } else { 0.0 }
         });
         LogisticRegression { x, t, w_true }
-    }
-}
-
-/// `log(1 + e^l)` without overflow.
-fn softplus(l: f64) -> f64 {
-    if l > 0.0 {
-        l + (-l).exp().ln_1p()
-    } else {
-        l.exp().ln_1p()
     }
 }
 

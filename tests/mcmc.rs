@@ -357,14 +357,13 @@ fn block_gibbs_on_a_tiny_rbm_is_reversible_and_converges_to_the_exact_marginal()
 #[test]
 fn t5_mala_fills_all_eight_modes() {
     let t5 = targets::t5();
-    let mut k = Langevin::mala(0.01, 1.0).unwrap();
+    let k = Langevin::mala(0.01, 1.0).unwrap();
     let mut state = State::new(&t5, normal_init(4096, 2, 1.0, 41)).unwrap();
     let mut rng = Rng::seed_from_u64(42);
     let mut info = Info::default();
     for _ in 0..500 {
         k.step(&t5, &mut state, &mut rng, &mut info).unwrap();
     }
-    let _ = &mut k;
     let mut per_mode = [0usize; 8];
     let mut near = 0;
     for row in state.position.rows() {

@@ -252,7 +252,7 @@ fn write_npy(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
 /// CSV with a header `chain,draw,y0,...`.
 fn write_csv(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
     use std::fmt::Write;
-    let (c, n, d) = draws.dim();
+    let (c, _, d) = draws.dim();
     let mut s = String::from("chain,draw");
     for j in 0..d {
         let _ = write!(s, ",y{j}");
@@ -267,6 +267,5 @@ fn write_csv(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
             s.push('\n');
         }
     }
-    let _ = n;
     ebm::nn::checkpoint::write_atomic(path, s.as_bytes())
 }

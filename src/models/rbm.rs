@@ -38,14 +38,7 @@ use std::path::Path;
 /// Largest layer [`Rbm::log_z_exact`] enumerates (2^24 states).
 pub const MAX_EXACT_UNITS: usize = 24;
 
-/// `log(1 + e^x)` without overflow.
-pub fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
-}
+pub use crate::gibbs::softplus;
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
