@@ -180,7 +180,7 @@ fn bad_settings_are_one_line_errors() {
     one_line_error(&ebm(&["train", "vae", "--latent", "0"]), &["latent"]);
     one_line_error(
         &ebm(&["eval", "vae", "--checkpoint", "/nonexistent/x.safetensors"]),
-        &["/nonexistent/x.json"],
+        &["/nonexistent/x.safetensors"],
     );
 }
 

@@ -9,6 +9,7 @@ mod rbm;
 mod sample;
 mod toy;
 mod vae;
+mod vae_figures;
 
 use clap::{Parser, Subcommand};
 

@@ -1,5 +1,7 @@
 //! Models built on the engine.
 
 pub mod conditional;
+pub mod iwae;
+pub mod latent_inference;
 pub mod rbm;
 pub mod vae;

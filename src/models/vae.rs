@@ -13,7 +13,7 @@
 //! of the PyTorch examples repository, layer for layer.
 
 use crate::nn::init::Init;
-use crate::nn::loss::{BernoulliLogits, Cost, Reduction};
+use crate::nn::loss::{BernoulliLogits, Cost, Reduction, bernoulli_row};
 use crate::nn::optim::Optimizer;
 use crate::nn::{ActivationKind, Linear, Module, Param, Parameters, Sequential, Workspace};
 use crate::{Error, Result};
@@ -50,6 +50,15 @@ pub struct VaeConfig {
     pub kl_weight: f32,
     /// Weight initialization.
     pub init: Init,
+    /// Samples per image in the training objective: 1 is the VAE's variational free
+    /// energy (KL in closed form); `k > 1` is the importance-weighted bound of Burda et
+    /// al. (2016), `-log (1/k) sum_i p(y, z_i) / q(z_i|y)` (requires `kl_weight` 1).
+    #[serde(default = "one")]
+    pub iwae_k: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl VaeConfig {
@@ -63,6 +72,22 @@ impl VaeConfig {
             likelihood: Likelihood::Bernoulli,
             kl_weight: 1.0,
             init: Init::PyTorchDefault,
+            iwae_k: 1,
+        }
+    }
+    /// The IWAE paper's one-stochastic-layer model (Burda et al. 2016, section 5):
+    /// 784-200-200-50 with tanh, decoder mirrored, Bernoulli pixels, Glorot-uniform
+    /// weights.
+    pub fn iwae_mnist() -> Self {
+        VaeConfig {
+            input_dim: 784,
+            hidden: vec![200, 200],
+            latent: 50,
+            activation: ActivationKind::Tanh,
+            likelihood: Likelihood::Bernoulli,
+            kl_weight: 1.0,
+            init: Init::XavierUniform,
+            iwae_k: 1,
         }
     }
     /// Check the settings; errors name the field.
@@ -82,6 +107,18 @@ impl VaeConfig {
                 format!("{} is not >= 0", self.kl_weight),
             ));
         }
+        if self.iwae_k == 0 {
+            return Err(Error::invalid("iwae_k", "must be at least 1"));
+        }
+        if self.iwae_k > 1 && self.kl_weight != 1.0 {
+            return Err(Error::invalid(
+                "kl_weight",
+                format!(
+                    "{} with iwae_k {}: the importance-weighted bound needs kl_weight 1",
+                    self.kl_weight, self.iwae_k
+                ),
+            ));
+        }
         if let Likelihood::Gaussian { sigma } = self.likelihood
             && !(sigma.is_finite() && sigma > 0.0)
         {
@@ -99,7 +136,8 @@ impl VaeConfig {
 pub struct VaeLoss {
     /// `sum <E(y, z)>_q` (one sample per row).
     pub recon: f64,
-    /// `sum KL(q(z|y) || p(z))`.
+    /// `sum KL(q(z|y) || p(z))`. With `iwae_k > 1`: the rest of the negative bound,
+    /// `-L_k - recon`, where `recon` is the importance-weighted `sum_i w~_i E(y, z_i)`.
     pub kl: f64,
     /// Rows summed.
     pub n: usize,
@@ -132,6 +170,10 @@ struct Buffers {
     z: Vec<f32>,
     dmu: Vec<f32>,
     dlv: Vec<f32>,
+    /// IWAE: per-sample log weights (prior minus posterior part, then the whole).
+    lw: Vec<f64>,
+    /// IWAE: per-sample reconstruction energies.
+    cost: Vec<f64>,
 }
 
 /// A VAE: encoder chain, two heads (mean, log-variance), decoder chain.
@@ -144,6 +186,9 @@ pub struct Vae {
     pub decoder: Sequential,
     /// Clip the global gradient norm to this before each step (None: no clipping).
     pub clip_norm: Option<f64>,
+    /// Dynamic binarization in [`Vae::train_epoch`]: every pass draws each pixel
+    /// `~ Bernoulli(intensity)` afresh (the likelihood protocol of Burda et al.).
+    pub binarize: bool,
     enc_ws: Workspace,
     dec_ws: Workspace,
     buf: Buffers,
@@ -159,6 +204,57 @@ fn v2(v: &[f32], b: usize, d: usize) -> ArrayView2<'_, f32> {
 }
 fn v2m(v: &mut [f32], b: usize, d: usize) -> ArrayViewMut2<'_, f32> {
     ArrayViewMut2::from_shape((b, d), &mut v[..b * d]).expect("view")
+}
+
+/// The decoder energy of one row, `E(y, z) = C(y, out)` for the decoder output `out`
+/// (logits or mean), in nats; its gradient `dC/dout` written into `grad` when given.
+pub fn row_energy(
+    likelihood: Likelihood,
+    out: ndarray::ArrayView1<f32>,
+    y: ndarray::ArrayView1<f32>,
+    grad: Option<ndarray::ArrayViewMut1<f32>>,
+) -> f64 {
+    match likelihood {
+        Likelihood::Bernoulli => {
+            let (o, t) = (out.to_slice().expect("row"), y.to_slice());
+            let t_owned;
+            let t = match t {
+                Some(t) => t,
+                None => {
+                    t_owned = y.to_vec();
+                    &t_owned
+                }
+            };
+            match grad {
+                Some(mut g) => {
+                    bernoulli_row(o, t, Some((g.as_slice_mut().expect("grad row"), 1.0)))
+                }
+                None => bernoulli_row(o, t, None),
+            }
+        }
+        Likelihood::Gaussian { sigma } => {
+            let is2 = 1.0 / (sigma * sigma);
+            let mut r = 0.0f64;
+            match grad {
+                Some(mut g) => {
+                    for ((g, &o), &t) in g.iter_mut().zip(out.iter()).zip(y.iter()) {
+                        let e = o - t;
+                        r += (e * e) as f64;
+                        *g = e * is2;
+                    }
+                }
+                None => {
+                    for (&o, &t) in out.iter().zip(y.iter()) {
+                        r += ((o - t) * (o - t)) as f64;
+                    }
+                }
+            }
+            r * 0.5 * is2 as f64
+                + out.len() as f64
+                    * 0.5
+                    * (2.0 * std::f64::consts::PI * (sigma as f64).powi(2)).ln()
+        }
+    }
 }
 
 impl Vae {
@@ -188,6 +284,7 @@ impl Vae {
             logvar_head,
             decoder,
             clip_norm: None,
+            binarize: false,
             enc_ws: Workspace::default(),
             dec_ws: Workspace::default(),
             buf: Buffers::default(),
@@ -223,6 +320,9 @@ impl Vae {
     /// [`Vae::forward_backward`] on the batch already written into the encoder's input
     /// state (no copy).
     fn forward_backward_ws(&mut self, rng: &mut impl Rng, train: bool) -> Result<VaeLoss> {
+        if self.config.iwae_k > 1 {
+            return self.forward_backward_iwae(rng, train);
+        }
         let par = crate::threads::gemm_parallelism();
         let b = self.enc_ws.batch();
         let (l, d) = (self.config.latent, self.config.input_dim);
@@ -321,6 +421,158 @@ impl Vae {
         Ok(loss)
     }
 
+    /// The importance-weighted bound with `k = iwae_k` samples per image (Burda et al.
+    /// 2016, eq. 8): `L_k(y) = log (1/k) sum_i w_i`, `w_i = p(y|z_i) p(z_i) / q(z_i|y)`,
+    /// `z_i = mu + sigma eps_i`. The loss is `-sum L_k`; its gradient is the
+    /// normalized-weight average `-sum_i w~_i grad log w_i` (reparameterized).
+    fn forward_backward_iwae(&mut self, rng: &mut impl Rng, train: bool) -> Result<VaeLoss> {
+        let par = crate::threads::gemm_parallelism();
+        let b = self.enc_ws.batch();
+        let (l, k) = (self.config.latent, self.config.iwae_k);
+        let n = b * k; // decoder rows: row r = i * k + j (image i, sample j)
+        let Vae {
+            encoder,
+            mu_head,
+            logvar_head,
+            decoder,
+            enc_ws,
+            dec_ws,
+            buf,
+            config,
+            ..
+        } = self;
+        for v in [&mut buf.mu, &mut buf.lv, &mut buf.dmu, &mut buf.dlv] {
+            grow(v, b * l);
+        }
+        for v in [&mut buf.eps, &mut buf.z] {
+            grow(v, n * l);
+        }
+        if buf.lw.len() < n {
+            buf.lw.resize(n, 0.0);
+            buf.cost.resize(n, 0.0);
+        }
+        let h = encoder.forward_from_ws(enc_ws, par); // [b, H]
+        mu_head.fprop(h, v2m(&mut buf.mu, b, l), par); // [b, L]
+        logvar_head.fprop(h, v2m(&mut buf.lv, b, l), par); // [b, L]
+        // z_ij = mu_i + sigma_i eps_ij; log p(z) - log q(z|y) = -|z|^2/2 + |eps|^2/2 + sum lv/2.
+        {
+            let mut zin = decoder.input_mut(dec_ws, n); // [b k, L]
+            for r in 0..n {
+                let i = r / k;
+                let mut acc = 0.0f64;
+                for c in 0..l {
+                    let (m, lv) = (buf.mu[i * l + c], buf.lv[i * l + c]);
+                    let e: f32 = rng.sample(StandardNormal);
+                    let z = m + e * (0.5 * lv).exp();
+                    buf.eps[r * l + c] = e;
+                    buf.z[r * l + c] = z;
+                    zin[[r, c]] = z;
+                    acc += 0.5 * ((e as f64).powi(2) + lv as f64 - (z as f64).powi(2));
+                }
+                buf.lw[r] = acc;
+            }
+        }
+        decoder.forward_from_ws(dec_ws, par); // [b k, D]
+        let x = enc_ws.state(0); // [b, D]
+        let (out, mut dout) = dec_ws.out_and_grad_out_mut();
+        let likelihood = config.likelihood;
+        for r in 0..n {
+            let xi = x.row(r / k);
+            let o = out.row(r);
+            let g = dout.row_mut(r);
+            buf.cost[r] = row_energy(likelihood, o, xi, Some(g));
+            buf.lw[r] -= buf.cost[r];
+        }
+        // Normalized weights per image; the bound; the weighted reconstruction energy.
+        let (mut bound, mut recon) = (0.0f64, 0.0f64);
+        for i in 0..b {
+            let lw = &mut buf.lw[i * k..(i + 1) * k];
+            let m = lw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let s: f64 = lw.iter().map(|&v| (v - m).exp()).sum();
+            bound += m + s.ln() - (k as f64).ln();
+            for (j, w) in lw.iter_mut().enumerate() {
+                *w = (*w - m).exp() / s; // now w~_ij
+                recon += *w * buf.cost[i * k + j];
+            }
+        }
+        let loss = VaeLoss {
+            recon,
+            kl: -bound - recon,
+            n: b,
+            kl_weight: 1.0,
+        };
+        if !loss.total().is_finite() {
+            return Err(Error::Diverged(format!(
+                "importance-weighted loss is {} (k = {k})",
+                loss.total()
+            )));
+        }
+        if !train {
+            return Ok(loss);
+        }
+        // Each sample's energy gradient weighted by w~.
+        for (r, mut g) in dout.rows_mut().into_iter().enumerate() {
+            let w = buf.lw[r] as f32;
+            g.mapv_inplace(|v| v * w);
+        }
+        decoder.backward_from_ws(dec_ws, true, par);
+        let dz = dec_ws.grad(0); // [b k, L], already weighted
+        buf.dmu[..b * l].fill(0.0);
+        buf.dlv[..b * l].fill(0.0);
+        for r in 0..n {
+            let i = r / k;
+            let w = buf.lw[r] as f32;
+            for c in 0..l {
+                let lv = buf.lv[i * l + c];
+                let g = dz[[r, c]] + w * buf.z[r * l + c];
+                buf.dmu[i * l + c] += g;
+                buf.dlv[i * l + c] += 0.5 * g * buf.eps[r * l + c] * (0.5 * lv).exp();
+            }
+        }
+        for v in &mut buf.dlv[..b * l] {
+            *v -= 0.5;
+        }
+        let (h, mut dh) = enc_ws.out_and_grad_out_mut(); // [b, H]
+        mu_head.accumulate_weight_grad(h, v2(&buf.dmu, b, l), par);
+        logvar_head.accumulate_weight_grad(h, v2(&buf.dlv, b, l), par);
+        mu_head.bprop_input_acc(v2(&buf.dmu, b, l), dh.view_mut(), false, par);
+        logvar_head.bprop_input_acc(v2(&buf.dlv, b, l), dh, true, par);
+        encoder.backward_from_ws(enc_ws, false, par);
+        Ok(loss)
+    }
+
+    /// The decoder energies `E(y_r, z_r) = C(y_r, Dec(z_r))` of each row (nats), and
+    /// when `grad` their gradients `dE/dz` (`[batch, latent]`).
+    pub fn decoder_energy(
+        &mut self,
+        y: ArrayView2<f32>,
+        z: ArrayView2<f32>,
+        grad: Option<ArrayViewMut2<f32>>,
+    ) -> Result<Vec<f64>> {
+        self.check_width(&y)?;
+        if z.ncols() != self.config.latent || z.nrows() != y.nrows() {
+            return Err(Error::Shape {
+                what: "latent codes z".into(),
+                expected: vec![y.nrows(), self.config.latent],
+                found: vec![z.nrows(), z.ncols()],
+            });
+        }
+        let par = crate::threads::gemm_parallelism();
+        let lik = self.config.likelihood;
+        self.decoder.forward(z, &mut self.dec_ws, par); // [b, D]
+        let (out, mut dout) = self.dec_ws.out_and_grad_out_mut();
+        let e: Vec<f64> = (0..y.nrows())
+            .map(|r| row_energy(lik, out.row(r), y.row(r), Some(dout.row_mut(r))))
+            .collect();
+        if let Some(mut g) = grad {
+            let go = self.dec_ws.grad(self.decoder.len()).to_owned();
+            self.decoder
+                .backward_input(go.view(), &mut self.dec_ws, par);
+            g.assign(&self.dec_ws.grad(0));
+        }
+        Ok(e)
+    }
+
     /// One optimizer step on the batch `x`.
     pub fn train_step(
         &mut self,
@@ -366,7 +618,13 @@ impl Vae {
         for idx in order.chunks(batch) {
             let mut xb = self.encoder.input_mut(&mut self.enc_ws, idx.len()); // [nb, D]
             for (mut row, &i) in xb.rows_mut().into_iter().zip(idx) {
-                row.assign(&data.row(i));
+                if self.binarize {
+                    for (v, &p) in row.iter_mut().zip(data.row(i)) {
+                        *v = f32::from(u8::from(rng.r#gen::<f32>() < p));
+                    }
+                } else {
+                    row.assign(&data.row(i));
+                }
             }
             total.add(&self.step_ws(rng, opt)?);
         }

@@ -155,3 +155,70 @@ pub fn read_config(path: &Path) -> Result<serde_json::Value> {
         None => Ok(serde_json::Value::Null),
     }
 }
+
+/// Save an optimizer's state (moment buffers as tensors `slot.00000`, ..., the step
+/// count in the metadata) to `path`, atomically: what `--resume` needs beside the
+/// model's checkpoint.
+pub fn save_optimizer(path: &Path, opt: &dyn crate::nn::optim::Optimizer) -> Result<()> {
+    let st = opt.state();
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let b: Vec<u8> = s.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (format!("slot.{i:05}"), vec![s.len()], b)
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            let v = TensorView::new(Dtype::F32, s.clone(), b).expect("f32 bytes match shape");
+            (n.clone(), v)
+        })
+        .collect();
+    let meta = HashMap::from([("steps".to_string(), st.steps.to_string())]);
+    let out = safetensors::tensor::serialize(views, Some(meta))
+        .map_err(|e| Error::format(path, format!("cannot serialize: {e}")))?;
+    write_atomic(path, &out)
+}
+
+/// Restore an optimizer's state saved by [`save_optimizer`] for `model`; an error
+/// names the file and the buffer that does not match the model.
+pub fn load_optimizer(
+    path: &Path,
+    opt: &mut dyn crate::nn::optim::Optimizer,
+    model: &dyn Parameters,
+) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+    let mut names: Vec<String> = st.names().into_iter().map(|n| n.to_string()).collect();
+    names.sort();
+    let mut slots = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        if *n != format!("slot.{i:05}") {
+            return Err(Error::format(path, format!("unexpected tensor `{n}`")));
+        }
+        let t = st.tensor(n).expect("listed");
+        if t.dtype() != Dtype::F32 {
+            return Err(Error::format(path, format!("tensor `{n}` is not F32")));
+        }
+        slots.push(
+            t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        );
+    }
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("bad header: {e}")))?;
+    let steps = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("steps"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Error::format(path, "no step count in the metadata"))?;
+    opt.set_state(crate::nn::optim::OptimState { steps, slots }, model)
+        .map_err(|e| Error::format(path, e.to_string()))
+}

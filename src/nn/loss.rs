@@ -110,6 +110,51 @@ fn bce_term(l: f32, t: f32) -> (f32, f32) {
     (l.max(0.0) + lp - t * l, s - t)
 }
 
+/// The Bernoulli energy of one row, `sum_j softplus(l_j) - t_j l_j` (nats, f64 sum),
+/// and when `grad` is given its gradient `(sigmoid(l_j) - t_j) * scale` written there.
+/// What a per-sample weight (importance sampling, line search) needs.
+pub fn bernoulli_row(l: &[f32], t: &[f32], grad: Option<(&mut [f32], f32)>) -> f64 {
+    assert_eq!(l.len(), t.len(), "logits and targets of one row");
+    super::simd::dispatch(
+        #[inline(always)]
+        || {
+            let mut lanes = [0.0f32; 16];
+            let mut rest = 0.0f64;
+            let (lc, tc) = (l.chunks_exact(16), t.chunks_exact(16));
+            let (lr, tr) = (lc.remainder(), tc.remainder());
+            let n = l.len() - lr.len();
+            match grad {
+                Some((g, sf)) => {
+                    assert_eq!(g.len(), l.len(), "gradient row");
+                    for ((g, l), t) in g.chunks_exact_mut(16).zip(lc).zip(tc) {
+                        for k in 0..16 {
+                            let (c, d) = bce_term(l[k], t[k]);
+                            lanes[k] += c;
+                            g[k] = d * sf;
+                        }
+                    }
+                    for (j, (&l, &t)) in lr.iter().zip(tr).enumerate() {
+                        let (c, d) = bce_term(l, t);
+                        rest += c as f64;
+                        g[n + j] = d * sf;
+                    }
+                }
+                None => {
+                    for (l, t) in lc.zip(tc) {
+                        for k in 0..16 {
+                            lanes[k] += bce_term(l[k], t[k]).0;
+                        }
+                    }
+                    for (&l, &t) in lr.iter().zip(tr) {
+                        rest += bce_term(l, t).0 as f64;
+                    }
+                }
+            }
+            lanes.iter().map(|&v| v as f64).sum::<f64>() + rest
+        },
+    )
+}
+
 impl Cost for BernoulliLogits {
     fn cost_grad(
         &self,

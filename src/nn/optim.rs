@@ -89,6 +89,48 @@ pub trait Optimizer: Send {
     fn lr(&self) -> f32;
     /// Set the learning rate (for schedules).
     fn set_lr(&mut self, lr: f32);
+    /// The state a resumed run needs: step count and moment buffers.
+    fn state(&self) -> OptimState;
+    /// Restore [`Optimizer::state`]; the buffers must match `model`'s parameters.
+    fn set_state(&mut self, state: OptimState, model: &dyn Parameters) -> crate::Result<()>;
+}
+
+/// An optimizer's state: its step count and its per-parameter buffers (SGD: momentum;
+/// Adam: first moments of every parameter, then second moments), in visiting order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OptimState {
+    pub steps: u64,
+    pub slots: Vec<Vec<f32>>,
+}
+
+/// Check that `slots` holds `per_param` buffers per parameter of `model`, of its sizes.
+fn check_slots(slots: &[Vec<f32>], model: &dyn Parameters, per_param: usize) -> crate::Result<()> {
+    let mut sizes = Vec::new();
+    model.visit_named("", &mut |n, p| sizes.push((n.to_string(), p.len())));
+    if slots.is_empty() {
+        return Ok(()); // no step taken yet
+    }
+    if slots.len() != per_param * sizes.len() {
+        return Err(crate::Error::invalid(
+            "optimizer state",
+            format!(
+                "{} buffers for a model of {} parameters (expected {})",
+                slots.len(),
+                sizes.len(),
+                per_param * sizes.len()
+            ),
+        ));
+    }
+    for (i, s) in slots.iter().enumerate() {
+        let (name, len) = &sizes[i % sizes.len()];
+        if s.len() != *len {
+            return Err(crate::Error::invalid(
+                "optimizer state",
+                format!("buffer {i} has {} values for `{name}` of {len}", s.len()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Stochastic gradient descent with momentum, Nesterov and weight decay.
@@ -151,6 +193,18 @@ impl Optimizer for Sgd {
     }
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+    fn state(&self) -> OptimState {
+        OptimState {
+            steps: u64::from(self.started),
+            slots: self.buf.clone(),
+        }
+    }
+    fn set_state(&mut self, state: OptimState, model: &dyn Parameters) -> crate::Result<()> {
+        check_slots(&state.slots, model, 1)?;
+        self.started = state.steps > 0;
+        self.buf = state.slots;
+        Ok(())
     }
 }
 
@@ -234,6 +288,21 @@ impl Optimizer for Adam {
     }
     fn set_lr(&mut self, lr: f32) {
         self.lr = lr;
+    }
+    fn state(&self) -> OptimState {
+        OptimState {
+            steps: self.t,
+            slots: self.m.iter().chain(self.v.iter()).cloned().collect(),
+        }
+    }
+    fn set_state(&mut self, state: OptimState, model: &dyn Parameters) -> crate::Result<()> {
+        check_slots(&state.slots, model, 2)?;
+        let mut slots = state.slots;
+        let v = slots.split_off(slots.len() / 2);
+        self.t = state.steps;
+        self.m = slots;
+        self.v = v;
+        Ok(())
     }
 }
 
