@@ -1,5 +1,6 @@
-//! Figures as PNG files, drawn directly: line plots (1-D densities, curves) and heatmaps
-//! (2-D densities), with axes, tick labels and a title in DejaVu Sans (embedded; see
+//! Figures as PNG files, drawn directly: line plots (1-D densities, curves, curves with
+//! error bars), heatmaps (2-D densities), grids of grayscale images (samples, RBM
+//! filters) and scatter plots of 2-D codes colored by label, with axes, tick labels and a title in DejaVu Sans (embedded; see
 //! `data/fonts/LICENSE-DejaVu.txt`). `png` encodes, `ab_glyph` rasterizes the text.
 
 // Index loops over color channels read best as they are.
@@ -8,7 +9,7 @@
 use crate::nn::checkpoint::write_atomic;
 use crate::{Error, Result};
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use std::path::Path;
 
 static FONT: &[u8] = include_bytes!("../data/fonts/DejaVuSans.ttf");
@@ -71,6 +72,15 @@ impl Canvas {
                         }
                     }
                 }
+            }
+        }
+    }
+    /// Fill the rectangle `[x0, x0 + w) x [y0, y0 + h)` with `c` (clipped).
+    fn fill(&mut self, x0: usize, y0: usize, w: usize, h: usize, c: Rgb) {
+        for y in y0..(y0 + h).min(self.height) {
+            for x in x0..(x0 + w).min(self.width) {
+                let i = (y * self.width + x) * 3;
+                self.px[i..i + 3].copy_from_slice(&c);
             }
         }
     }
@@ -209,7 +219,7 @@ impl Frame {
             xlabel,
             BLACK,
         );
-        c.text(8.0, t - 12.0, 13.0, ylabel, BLACK);
+        c.text(l - 72.0, t - 12.0, 13.0, ylabel, BLACK);
     }
 }
 
@@ -422,5 +432,397 @@ pub fn scatter_series(
         }
     }
     f.axes(&mut c, title, "y1", "y2");
+    c.save_png(path)
+}
+
+/// How [`image_grid`] maps pixel values to gray levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileScale {
+    /// Values in [0, 1] (others clamped): 0 is black, 1 is white (images, probabilities).
+    Unit,
+    /// Each tile's own minimum..maximum to black..white (RBM filters, weights); a
+    /// constant tile is mid-gray.
+    PerTile,
+}
+
+/// Gray between tiles.
+const SEPARATOR: Rgb = [128, 128, 128];
+
+/// Each row of `images` (`[n, height * width]`, row-major pixels) as a grayscale tile in a
+/// grid of `cols` columns (fewer when `n < cols`), 2 px gray separators, each tile scaled
+/// up by the integer factor that makes the grid about 840 px wide (3x for ten 28x28
+/// tiles, 10x for ten 8x8), `title` above.
+///
+/// Errors: `images.ncols() != height * width` (a shape error), no images, a zero
+/// `height`, `width` or `cols`, non-finite values.
+pub fn image_grid(
+    path: &Path,
+    title: &str,
+    images: ArrayView2<f32>,
+    height: usize,
+    width: usize,
+    cols: usize,
+    normalize: TileScale,
+) -> Result<()> {
+    if height == 0 || width == 0 {
+        return Err(Error::invalid(
+            "image_grid height/width",
+            format!("tiles of {height}x{width} pixels are empty"),
+        ));
+    }
+    if images.ncols() != height * width {
+        return Err(Error::Shape {
+            what: format!("image_grid images ({height}x{width} pixels per row)"),
+            expected: vec![images.nrows(), height * width],
+            found: vec![images.nrows(), images.ncols()],
+        });
+    }
+    let n = images.nrows();
+    if n == 0 {
+        return Err(Error::invalid(
+            "image_grid images",
+            "no rows (need 1 or more images)",
+        ));
+    }
+    if cols == 0 {
+        return Err(Error::invalid("image_grid cols", "must be at least 1"));
+    }
+    if let Some(((r, k), v)) = images.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::invalid(
+            "image_grid images",
+            format!("value at row {r}, pixel {k} is {v}, cannot be drawn"),
+        ));
+    }
+    let cols = cols.min(n);
+    let rows = n.div_ceil(cols);
+    const SEP: usize = 2;
+    let scale = 840usize.div_ceil(cols * width).clamp(1, 32);
+    let (tw, th) = (width * scale, height * scale);
+    let grid_w = cols * (tw + SEP) + SEP;
+    let grid_h = rows * (th + SEP) + SEP;
+    let (margin, top) = (10usize, 40usize);
+    let text_w = Canvas::text_width(16.0, title).ceil() as usize;
+    let canvas_w = (grid_w + 2 * margin).max(text_w + 2 * margin);
+    let mut c = Canvas::new(canvas_w, top + grid_h + margin);
+    let gx = (canvas_w - grid_w) / 2;
+    c.fill(gx, top, grid_w, grid_h, SEPARATOR);
+    for (i, img) in images.rows().into_iter().enumerate() {
+        let (lo, hi) = match normalize {
+            TileScale::Unit => (0.0f32, 1.0f32),
+            TileScale::PerTile => img
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                }),
+        };
+        let (x0, y0) = (
+            gx + SEP + (i % cols) * (tw + SEP),
+            top + SEP + (i / cols) * (th + SEP),
+        );
+        for (k, &v) in img.iter().enumerate() {
+            let t = if hi > lo {
+                ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+            } else {
+                0.5
+            };
+            let g = (t * 255.0).round() as u8;
+            let (py, px) = (k / width, k % width);
+            c.fill(x0 + px * scale, y0 + py * scale, scale, scale, [g, g, g]);
+        }
+    }
+    c.text(
+        (canvas_w as f64 - Canvas::text_width(16.0, title)) / 2.0,
+        26.0,
+        16.0,
+        title,
+        BLACK,
+    );
+    c.save_png(path)
+}
+
+/// Matplotlib's `tab10` categorical palette (label `k` gets `TAB10[k]`).
+pub const TAB10: [Rgb; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+/// One panel of [`code_scatter`]: 2-D codes (e.g. a VAE's `q(z | y)` means and standard
+/// deviations) with the digit label of each.
+#[derive(Clone, Copy, Debug)]
+pub struct CodePanel<'a> {
+    pub title: &'a str,
+    /// Centres, one per point.
+    pub mu: &'a [[f64; 2]],
+    /// Standard deviations per axis (one per point, >= 0): each point becomes the
+    /// one-sd ellipse around its centre. `None`: dots.
+    pub sd: Option<&'a [[f64; 2]]>,
+    /// Labels 0..=9 (colors of [`TAB10`]).
+    pub labels: &'a [u8],
+}
+
+/// Side length of one [`code_scatter`] panel in pixels.
+const PANEL: usize = 460;
+/// Width of the legend column of [`code_scatter`].
+const LEGEND_W: usize = 70;
+
+/// The panels side by side in one PNG (each 460x460 px with its own axes and bounds,
+/// equal scale on both axes), every point colored by its label ([`TAB10`]): with `sd`, a
+/// translucent axis-aligned ellipse of radii `sd` (one standard deviation) centred at
+/// `mu` (the "fuzzy balls" of `q(z | y)`); without, a dot. The unit circle (one-sd
+/// contour of the prior `N(0, I)`) is dashed gray; a legend of the labels 0..9 is on the
+/// right. Each panel's bounds include all its ellipses and the unit circle.
+///
+/// Errors: no panels, `mu`/`sd`/`labels` of different lengths, non-finite or negative
+/// values, labels above 9.
+pub fn code_scatter(path: &Path, title_panels: &[CodePanel<'_>]) -> Result<()> {
+    if title_panels.is_empty() {
+        return Err(Error::invalid(
+            "code_scatter panels",
+            "none given (need 1 or more)",
+        ));
+    }
+    for (p, panel) in title_panels.iter().enumerate() {
+        let n = panel.mu.len();
+        if panel.labels.len() != n {
+            return Err(Error::Shape {
+                what: format!("code_scatter panel {p} labels (one per mu)"),
+                expected: vec![n],
+                found: vec![panel.labels.len()],
+            });
+        }
+        if let Some(sd) = panel.sd {
+            if sd.len() != n {
+                return Err(Error::Shape {
+                    what: format!("code_scatter panel {p} sd (one per mu)"),
+                    expected: vec![n, 2],
+                    found: vec![sd.len(), 2],
+                });
+            }
+            check_finite(
+                &format!("code_scatter panel {p} sd"),
+                &sd.iter().flatten().copied().collect::<Vec<_>>(),
+            )?;
+            if let Some(i) = sd.iter().position(|s| s[0] < 0.0 || s[1] < 0.0) {
+                return Err(Error::invalid(
+                    format!("code_scatter panel {p} sd"),
+                    format!("point {i} has a negative standard deviation {:?}", sd[i]),
+                ));
+            }
+        }
+        check_finite(
+            &format!("code_scatter panel {p} mu"),
+            &panel.mu.iter().flatten().copied().collect::<Vec<_>>(),
+        )?;
+        if let Some(i) = panel.labels.iter().position(|&l| l > 9) {
+            return Err(Error::invalid(
+                format!("code_scatter panel {p} labels"),
+                format!("label {} of point {i} is not a digit 0..9", panel.labels[i]),
+            ));
+        }
+    }
+    let k = title_panels.len();
+    let mut c = Canvas::new(k * PANEL + LEGEND_W, PANEL);
+    for (p, panel) in title_panels.iter().enumerate() {
+        draw_code_panel(&mut c, (p * PANEL) as f64, panel);
+    }
+    // Legend: a swatch and the digit, per label.
+    let lx = (k * PANEL) as f64 + 10.0;
+    c.text(lx, 40.0, 13.0, "label", BLACK);
+    for (d, &color) in TAB10.iter().enumerate() {
+        let y = 52 + 24 * d;
+        c.fill(lx as usize, y, 14, 14, color);
+        c.text(lx + 22.0, y as f64 + 12.0, 13.0, &d.to_string(), BLACK);
+    }
+    c.save_png(path)
+}
+
+fn draw_code_panel(c: &mut Canvas, ox: f64, panel: &CodePanel<'_>) {
+    let zero = [0.0, 0.0];
+    let sd_of = |i: usize| panel.sd.map_or(zero, |s| s[i]);
+    // Bounds: every ellipse and the unit circle, made square around their centre.
+    let (mut x0, mut x1, mut y0, mut y1) = (-1.0f64, 1.0f64, -1.0f64, 1.0f64);
+    for (i, m) in panel.mu.iter().enumerate() {
+        let s = sd_of(i);
+        x0 = x0.min(m[0] - s[0]);
+        x1 = x1.max(m[0] + s[0]);
+        y0 = y0.min(m[1] - s[1]);
+        y1 = y1.max(m[1] + s[1]);
+    }
+    let half = 0.525 * (x1 - x0).max(y1 - y0);
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let f = Frame {
+        l: ox + 80.0,
+        t: 40.0,
+        r: ox + 440.0,
+        b: 400.0,
+        x: (cx - half, cx + half),
+        y: (cy - half, cy + half),
+    };
+    let unit = (f.r - f.l) / (2.0 * half); // pixels per unit of z
+    let n = panel.mu.len().max(1) as f32;
+    let inside =
+        |x: i64, y: i64| x as f64 > f.l && (x as f64) < f.r && y as f64 > f.t && (y as f64) < f.b;
+    for (i, (m, &label)) in panel.mu.iter().zip(panel.labels).enumerate() {
+        let color = TAB10[label as usize];
+        let (u, v) = f.px(m[0], m[1]);
+        match panel.sd {
+            Some(_) => {
+                let s = sd_of(i);
+                // At least a 1.5 px radius, so that tiny balls still show.
+                let (rx, ry) = ((s[0] * unit).max(1.5), (s[1] * unit).max(1.5));
+                let alpha = (40.0 / n).clamp(0.04, 0.35);
+                for y in (v - ry).floor() as i64..=(v + ry).ceil() as i64 {
+                    for x in (u - rx).floor() as i64..=(u + rx).ceil() as i64 {
+                        let (dx, dy) = ((x as f64 + 0.5 - u) / rx, (y as f64 + 0.5 - v) / ry);
+                        if dx * dx + dy * dy <= 1.0 && inside(x, y) {
+                            c.blend(x, y, color, alpha);
+                        }
+                    }
+                }
+            }
+            None => {
+                let alpha = (2000.0 / n).clamp(0.15, 0.8);
+                for y in (v - 2.0).floor() as i64..=(v + 2.0).ceil() as i64 {
+                    for x in (u - 2.0).floor() as i64..=(u + 2.0).ceil() as i64 {
+                        let (dx, dy) = (x as f64 + 0.5 - u, y as f64 + 0.5 - v);
+                        if dx * dx + dy * dy <= 4.0 && inside(x, y) {
+                            c.blend(x, y, color, alpha);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The prior's one-sd contour, dashed: every other one of 72 arcs.
+    let dark_grey: Rgb = [90, 90, 90];
+    for s in (0..72).step_by(2) {
+        let (a0, a1) = (
+            s as f64 / 72.0 * std::f64::consts::TAU,
+            (s + 1) as f64 / 72.0 * std::f64::consts::TAU,
+        );
+        c.line(
+            f.px(a0.cos(), a0.sin()),
+            f.px(a1.cos(), a1.sin()),
+            dark_grey,
+            1.5,
+        );
+    }
+    f.axes(c, panel.title, "z1", "z2");
+}
+
+/// One curve of [`errorbar_plot`]: points `(x[i], y[i])` joined by lines, with vertical
+/// bars from `err.0[i]` to `err.1[i]` when given.
+#[derive(Clone, Copy, Debug)]
+pub struct Series<'a> {
+    /// Legend text.
+    pub label: &'a str,
+    pub x: &'a [f64],
+    pub y: &'a [f64],
+    /// Lower and upper ends of the bars.
+    pub err: Option<(&'a [f64], &'a [f64])>,
+    pub color: Rgb,
+}
+
+/// Curves with markers and optional error bars in one frame (e.g. a log-likelihood over
+/// training with its AIS interval), a legend in the lower right. One point per series is
+/// allowed.
+///
+/// Errors: no series, lengths that differ or are 0, non-finite values.
+pub fn errorbar_plot(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    series: &[Series<'_>],
+) -> Result<()> {
+    if series.is_empty() {
+        return Err(Error::invalid("errorbar_plot series", "none given"));
+    }
+    let (mut all_x, mut all_y) = (Vec::new(), Vec::new());
+    for s in series {
+        let n = s.x.len();
+        let bad =
+            s.y.len() != n || n == 0 || s.err.is_some_and(|(l, h)| l.len() != n || h.len() != n);
+        if bad {
+            return Err(Error::invalid(
+                format!("errorbar_plot series `{}`", s.label),
+                format!(
+                    "{} x values, {} y values, error bars {:?} (need equal lengths, 1 or more)",
+                    n,
+                    s.y.len(),
+                    s.err.map(|(l, h)| (l.len(), h.len()))
+                ),
+            ));
+        }
+        check_finite(&format!("errorbar_plot `{}` x", s.label), s.x)?;
+        check_finite(&format!("errorbar_plot `{}` y", s.label), s.y)?;
+        all_x.extend_from_slice(s.x);
+        all_y.extend_from_slice(s.y);
+        if let Some((l, h)) = s.err {
+            check_finite(&format!("errorbar_plot `{}` lower bars", s.label), l)?;
+            check_finite(&format!("errorbar_plot `{}` upper bars", s.label), h)?;
+            all_y.extend_from_slice(l);
+            all_y.extend_from_slice(h);
+        }
+    }
+    let mut c = Canvas::new(640, 480);
+    let (x0, x1) = range(&all_x);
+    let (y0, y1) = range(&all_y);
+    let (px, py) = (0.05 * (x1 - x0), 0.08 * (y1 - y0));
+    let f = Frame {
+        l: 80.0,
+        t: 40.0,
+        r: 620.0,
+        b: 420.0,
+        x: (x0 - px, x1 + px),
+        y: (y0 - py, y1 + py),
+    };
+    for k in 1..4 {
+        let (_, gy) = f.px(f.x.0, f.y.0 + k as f64 / 4.0 * (f.y.1 - f.y.0));
+        c.line((f.l, gy), (f.r, gy), GREY, 1.0);
+    }
+    for s in series {
+        for i in 1..s.x.len() {
+            c.line(
+                f.px(s.x[i - 1], s.y[i - 1]),
+                f.px(s.x[i], s.y[i]),
+                s.color,
+                2.0,
+            );
+        }
+        for i in 0..s.x.len() {
+            if let Some((l, h)) = s.err {
+                let (u, vl) = f.px(s.x[i], l[i]);
+                let (_, vh) = f.px(s.x[i], h[i]);
+                c.line((u, vl), (u, vh), s.color, 1.5);
+                c.line((u - 4.0, vl), (u + 4.0, vl), s.color, 1.5);
+                c.line((u - 4.0, vh), (u + 4.0, vh), s.color, 1.5);
+            }
+            let (u, v) = f.px(s.x[i], s.y[i]);
+            c.fill(
+                (u - 3.0).max(0.0) as usize,
+                (v - 3.0).max(0.0) as usize,
+                7,
+                7,
+                s.color,
+            );
+        }
+    }
+    for (k, s) in series.iter().enumerate() {
+        let y = f.b - 14.0 - 20.0 * (series.len() - 1 - k) as f64;
+        let w = Canvas::text_width(13.0, s.label);
+        let x = f.r - 40.0 - w;
+        c.line((x, y - 4.0), (x + 24.0, y - 4.0), s.color, 2.0);
+        c.text(x + 30.0, y, 13.0, s.label, BLACK);
+    }
+    f.axes(&mut c, title, xlabel, ylabel);
     c.save_png(path)
 }

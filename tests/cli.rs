@@ -525,3 +525,72 @@ fn train_rbm_on_digits_raises_exact_log_likelihood() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn train_rbm_run_folder_has_filters_samples_and_the_ais_curve() {
+    let dir = tmpdir("rbm-run");
+    let run = dir.join("run");
+    let o = ebm(&[
+        "train",
+        "rbm",
+        "--hidden",
+        "8",
+        "--epochs",
+        "2",
+        "--run",
+        run.to_str().unwrap(),
+        "--ais-every",
+        "1",
+        "--ais-runs",
+        "20",
+        "--ais-betas",
+        "300",
+        "--sample-sweeps",
+        "50",
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for f in ["filters.png", "samples.png", "curve.png"] {
+        let file = std::fs::File::open(run.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        let mut r = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut buf).unwrap();
+        let (w, h) = (info.width, info.height);
+        assert!(w >= 200 && h >= 100, "{f}: {w}x{h}");
+    }
+    let csv = std::fs::read_to_string(run.join("curve.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("epoch,test_logp,logp_lo,logp_hi,train_logp")
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.len(), 5, "{csv}");
+        assert_eq!(r[0], (i + 1) as f64);
+        assert!(r.iter().all(|v| v.is_finite()), "{csv}");
+        assert!(r[2] <= r[1] && r[1] <= r[3], "{csv}");
+        assert!(r[1] < 0.0 && r[4] < 0.0, "{csv}");
+    }
+    // --ais-every needs --run; a zero is refused.
+    assert!(!ebm(&["train", "rbm", "--ais-every", "1"]).status.success());
+    one_line_error(
+        &ebm(&[
+            "train",
+            "rbm",
+            "--epochs",
+            "1",
+            "--run",
+            run.to_str().unwrap(),
+            "--ais-every",
+            "0",
+        ]),
+        &["--ais-every"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

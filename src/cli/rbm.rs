@@ -5,6 +5,12 @@
 //! / 255)` once, with a generator seeded by `--seed` (the same binary set every run).
 //! Per epoch: the reconstruction error `||v - p(v | h)||^2` per image and, with at most
 //! 20 hidden units, the exact average log-likelihood (nats per image) of train and test.
+//!
+//! With `--run DIR`, pictures after training: `filters.png` (columns of `W` as square
+//! tiles), `samples.png` (`p(v | h)` after `--sample-sweeps` Gibbs sweeps of 100 chains,
+//! from the PCD particles or from random test images) and, with `--ais-every E`,
+//! `curve.csv` + `curve.png` (average test log-probability by AIS every E epochs, with
+//! the interval of log Z +- 3 standard errors).
 
 use clap::Args;
 use ebm::data::digits::Digits;
@@ -52,6 +58,188 @@ pub struct TrainRbmArgs {
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Folder for the pictures (created): filters.png, samples.png and, with
+    /// --ais-every, curve.csv and curve.png.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Block-Gibbs sweeps of the 100 chains drawn in samples.png.
+    #[arg(long, default_value_t = 1000)]
+    pub sample_sweeps: usize,
+    /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
+    /// average log-probability (needs --run).
+    #[arg(long, requires = "run")]
+    pub ais_every: Option<usize>,
+    /// AIS runs per curve point.
+    #[arg(long, default_value_t = 100)]
+    pub ais_runs: usize,
+    /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`).
+    #[arg(long, default_value_t = 1000)]
+    pub ais_betas: usize,
+}
+
+/// Chains drawn in samples.png.
+const SAMPLE_CHAINS: usize = 100;
+
+/// One point of the training curve.
+struct CurvePoint {
+    epoch: usize,
+    test: f64,
+    lo: f64,
+    hi: f64,
+    train: f64,
+}
+
+/// AIS log Z of `rbm`, then the average log-probabilities of `train` and `test`.
+fn curve_point(
+    rbm: &Rbm,
+    a: &TrainRbmArgs,
+    base: &[f32],
+    data: (&Array2<f32>, &Array2<f32>),
+    epoch: usize,
+    seed: u64,
+) -> Result<CurvePoint> {
+    let t = Instant::now();
+    let est = ebm::models::rbm::ais_log_z(
+        rbm,
+        base,
+        &ais_betas(a.ais_betas),
+        a.ais_runs,
+        seed.wrapping_add(epoch as u64),
+    )?;
+    let test = rbm.mean_log_prob(data.1.view(), est.log_z)?;
+    let train = rbm.mean_log_prob(data.0.view(), est.log_z)?;
+    eprintln!(
+        "epoch {epoch}: AIS log Z {:.3} +- {:.3}, test log-prob {test:.3} [{:.3}, {:.3}], train {train:.3} ({:.1} s)",
+        est.log_z,
+        est.std_err,
+        test - 3.0 * est.std_err,
+        test + 3.0 * est.std_err,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(CurvePoint {
+        epoch,
+        test,
+        lo: test - 3.0 * est.std_err,
+        hi: test + 3.0 * est.std_err,
+        train,
+    })
+}
+
+/// The AIS schedule for `k` betas: Salakhutdinov and Murray's own for 14,500.
+fn ais_betas(k: usize) -> Vec<f64> {
+    if k == 14_500 {
+        ebm::models::rbm::ais_schedule(None)
+    } else {
+        ebm::models::rbm::ais_schedule(Some(k))
+    }
+}
+
+/// filters.png and samples.png into `dir`.
+fn pictures(
+    dir: &std::path::Path,
+    rbm: &Rbm,
+    trainer: &RbmTrainer,
+    test: &Array2<f32>,
+    sweeps: usize,
+    seed: u64,
+) -> Result<()> {
+    use ebm::plot::{TileScale, image_grid};
+    let side = square_side(rbm.visible())?;
+    let m = rbm.hidden().min(100);
+    let filters = rbm
+        .weights()
+        .t()
+        .slice(ndarray::s![..m, ..])
+        .as_standard_layout()
+        .into_owned(); // [m, V]
+    image_grid(
+        &dir.join("filters.png"),
+        &format!("RBM filters: columns 1-{m} of W ({side}x{side}, each min..max)"),
+        filters.view(),
+        side,
+        side,
+        10,
+        TileScale::PerTile,
+    )?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5a3b_51e5);
+    let (start, from) = match trainer.chains() {
+        Some(p) => (
+            Array2::from_shape_fn((SAMPLE_CHAINS, p.ncols()), |(r, i)| p[[r % p.nrows(), i]]),
+            "the PCD particles",
+        ),
+        None => {
+            let rows: Vec<usize> = (0..SAMPLE_CHAINS)
+                .map(|_| rng.gen_range(0..test.nrows()))
+                .collect();
+            (test.select(ndarray::Axis(0), &rows), "random test images")
+        }
+    };
+    let pv = ebm::models::rbm::gibbs_chains(rbm, start.view(), sweeps, rng.r#gen())?;
+    image_grid(
+        &dir.join("samples.png"),
+        &format!("p(v | h) after {sweeps} Gibbs sweeps from {from}"),
+        pv.view(),
+        side,
+        side,
+        10,
+        TileScale::Unit,
+    )
+}
+
+/// The side of a square image of `n` pixels.
+fn square_side(n: usize) -> Result<usize> {
+    let side = (n as f64).sqrt().round() as usize;
+    if side * side != n {
+        return Err(Error::invalid(
+            "--run",
+            format!("{n} visible units are not a square image, cannot draw tiles"),
+        ));
+    }
+    Ok(side)
+}
+
+/// curve.csv and curve.png into `dir`.
+fn write_curve(dir: &std::path::Path, pts: &[CurvePoint]) -> Result<()> {
+    use ebm::plot::{BLUE, ORANGE, Series, errorbar_plot};
+    let mut csv = String::from("epoch,test_logp,logp_lo,logp_hi,train_logp\n");
+    for p in pts {
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6}\n",
+            p.epoch, p.test, p.lo, p.hi, p.train
+        ));
+    }
+    let path = dir.join("curve.csv");
+    ebm::nn::checkpoint::write_atomic(&path, csv.as_bytes())?;
+    let x: Vec<f64> = pts.iter().map(|p| p.epoch as f64).collect();
+    let col = |f: fn(&CurvePoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
+    let (test, lo, hi, train) = (
+        col(|p| p.test),
+        col(|p| p.lo),
+        col(|p| p.hi),
+        col(|p| p.train),
+    );
+    errorbar_plot(
+        &dir.join("curve.png"),
+        "RBM log-probability (AIS; bars: log Z +- 3 SE)",
+        "epoch",
+        "nats per image",
+        &[
+            Series {
+                label: "train",
+                x: &x,
+                y: &train,
+                err: None,
+                color: ORANGE,
+            },
+            Series {
+                label: "test",
+                x: &x,
+                y: &test,
+                err: Some((&lo, &hi)),
+                color: BLUE,
+            },
+        ],
+    )
 }
 
 /// Binary (train, test) images and a description of the data.
@@ -100,7 +288,17 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::invalid("--epochs", "must be at least 1"));
     }
+    if a.ais_every == Some(0) {
+        return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
+    }
+    if a.sample_sweeps == 0 {
+        return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
+    }
     let (train, test, what) = load(&a.data, seed)?;
+    if let Some(dir) = &a.run {
+        square_side(train.ncols())?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     let cfg = RbmConfig {
         sampler,
         epochs: a.epochs,
@@ -138,6 +336,8 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         let (tr, te) = ll(&rbm)?;
         println!("{:>5} {:>10} {tr:>12.3} {te:>12.3} {:>8}", 0, "-", "-");
     }
+    let base = ebm::models::rbm::base_rate_bias(train.view());
+    let mut curve = Vec::new();
     for e in 1..=a.epochs {
         let t = Instant::now();
         let s = match trainer.train_epoch(&mut rbm, train.view()) {
@@ -166,9 +366,21 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         if let Some(p) = &a.save {
             rbm.save(p, &cfg)?;
         }
+        if let Some(every) = a.ais_every
+            && (e % every == 0 || e == a.epochs)
+        {
+            curve.push(curve_point(&rbm, a, &base, (&train, &test), e, seed)?);
+        }
     }
     if let Some(p) = &a.save {
         println!("checkpoint: {}", p.display());
+    }
+    if let Some(dir) = &a.run {
+        pictures(dir, &rbm, &trainer, &test, a.sample_sweeps, seed)?;
+        if !curve.is_empty() {
+            write_curve(dir, &curve)?;
+        }
+        println!("pictures: {}", dir.display());
     }
     Ok(())
 }
@@ -207,11 +419,7 @@ pub fn eval(a: &EvalRbmArgs, seed: u64) -> Result<()> {
             found: vec![train.nrows(), train.ncols()],
         });
     }
-    let betas = if a.ais_betas == 14_500 {
-        ebm::models::rbm::ais_schedule(None)
-    } else {
-        ebm::models::rbm::ais_schedule(Some(a.ais_betas))
-    };
+    let betas = ais_betas(a.ais_betas);
     let base = ebm::models::rbm::base_rate_bias(train.view());
     let t = Instant::now();
     let est = ebm::models::rbm::ais_log_z(&rbm, &base, &betas, a.ais_runs, seed)?;

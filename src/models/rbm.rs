@@ -525,6 +525,12 @@ impl RbmTrainer {
         self.epoch
     }
 
+    /// The PCD fantasy particles `[chains, visible]` (binary), once an update has made
+    /// them; `None` for CD.
+    pub fn chains(&self) -> Option<ArrayView2<'_, f32>> {
+        self.chains.as_ref().map(|c| c.view())
+    }
+
     /// One pass over `data` (`[n, visible]`, values in [0, 1]) in shuffled mini-batches.
     pub fn train_epoch(&mut self, rbm: &mut Rbm, data: ArrayView2<f32>) -> Result<EpochStats> {
         rbm.check_visible(data)?;
@@ -633,6 +639,33 @@ impl RbmTrainer {
         self.epoch += 1;
         Ok(stats)
     }
+}
+
+/// `sweeps` block-Gibbs sweeps (`h ~ p(h | v)`, then `v ~ p(v | h)`) of the chains
+/// started at the rows of `v0` (`[chains, visible]`), seeded; returns `p(v = 1 | h)` of
+/// the last sweep, `[chains, visible]` (the mean image the chains are at, smoother to look
+/// at than the binary state).
+pub fn gibbs_chains(
+    rbm: &Rbm,
+    v0: ArrayView2<f32>,
+    sweeps: usize,
+    seed: u64,
+) -> Result<Array2<f32>> {
+    rbm.check_visible(v0)?;
+    if sweeps == 0 {
+        return Err(Error::invalid("gibbs sweeps", "must be at least 1"));
+    }
+    let mut rng = Rng::seed_from_u64(seed);
+    let mut v = v0.to_owned();
+    let mut pv = Array2::zeros(v.raw_dim());
+    for s in 0..sweeps {
+        let h = bernoulli(&rbm.hidden_probs(v.view())?, &mut rng);
+        pv = rbm.visible_probs(h.view())?;
+        if s + 1 < sweeps {
+            v = bernoulli(&pv, &mut rng);
+        }
+    }
+    Ok(pv)
 }
 
 /// `logit` of the smoothed mean of every column: `p = (sum + 1) / (n + 2)`.
