@@ -678,7 +678,12 @@ fn draw_code_panel(c: &mut Canvas, ox: f64, panel: &CodePanel<'_>) {
                 let s = sd_of(i);
                 // At least a 1.5 px radius, so that tiny balls still show.
                 let (rx, ry) = ((s[0] * unit).max(1.5), (s[1] * unit).max(1.5));
-                let alpha = (40.0 / n).clamp(0.04, 0.35);
+                // Tiny balls barely overlap: draw them opaque enough to see.
+                let alpha = if rx * ry <= 9.0 {
+                    0.75
+                } else {
+                    (40.0 / n).clamp(0.04, 0.35)
+                };
                 for y in (v - ry).floor() as i64..=(v + ry).ceil() as i64 {
                     for x in (u - rx).floor() as i64..=(u + rx).ceil() as i64 {
                         let (dx, dy) = ((x as f64 + 0.5 - u) / rx, (y as f64 + 0.5 - v) / ry);

@@ -213,3 +213,56 @@ fn bad_vae_settings_and_mismatched_data_are_one_line_errors() {
     ]);
     one_line_error(&o, &["784", "64"]);
 }
+
+#[test]
+fn fuzzy_balls_shrink_without_the_kl_term_and_run_folders_hold_the_figures() {
+    let d = tmpdir("balls");
+    let out = d.join("fb");
+    let o = ebm(&[
+        "fuzzy-balls",
+        "--epochs",
+        "8",
+        "--points",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let png = std::fs::read(out.join("fuzzy_balls.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let csv = std::fs::read_to_string(out.join("fuzzy_balls.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    // Columns: kl_weight, test_loss, recon, kl, mean_sigma, mean_abs_mu.
+    let (no_kl, kl) = (&rows[0], &rows[1]);
+    assert_eq!((no_kl[0], kl[0]), (0.0, 1.0));
+    assert!(
+        no_kl[4] < 0.5 * kl[4],
+        "balls did not shrink without KL: {csv}"
+    );
+    assert!(no_kl[5] > kl[5], "codes did not spread without KL: {csv}");
+    assert!(no_kl[3] > kl[3] && no_kl[2] < kl[2], "{csv}");
+    // A 2-D latent run folder holds every figure.
+    let r = d.join("run");
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--latent",
+        "2",
+        "--run",
+        r.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    for f in ["recon.png", "samples.png", "traversal.png", "codes.png"] {
+        let b = std::fs::read(r.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
+        assert_eq!(&b[1..4], b"PNG", "{f}");
+    }
+}

@@ -248,8 +248,8 @@ fn the_bound_stays_below_the_exact_log_likelihood_of_a_linear_gaussian_model() {
                 }
             }
         } else if n.starts_with("decoder.") && n.ends_with("bias") {
-            for i in 0..d {
-                b[i] = p.value[i] as f64;
+            for (bi, &v) in b.iter_mut().zip(&p.value) {
+                *bi = v as f64;
             }
         }
     });

@@ -52,6 +52,9 @@ pub enum Command {
     /// MCMC: sample a built-in target or a saved energy; diagnostics table, draws
     /// (.npy or CSV) and, in 2-D, a picture.
     Sample(sample::SampleArgs),
+    /// The lecture's fuzzy balls: 2-D-latent VAEs with and without the KL term, their
+    /// test codes drawn as one-sigma balls side by side.
+    FuzzyBalls(vae_figures::FuzzyBallsArgs),
     /// The lecture's canyon: unregularized ML on a small training set digs ever deeper
     /// wells; well depth and test NLL with and without regularization.
     Canyon(toy::CanyonArgs),
@@ -125,5 +128,6 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Rbm(a))) => rbm::eval(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
+        Some(Command::FuzzyBalls(a)) => vae_figures::fuzzy_balls(&a, cli.seed),
     }
 }

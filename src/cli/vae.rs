@@ -112,6 +112,9 @@ pub struct EvalVaeArgs {
     /// table comparing min_z E(y, z) with the free energies (0: skip).
     #[arg(long, default_value_t = 0)]
     pub latent_steps: usize,
+    /// Folder for latent_inference.png (default: the run folder, or beside the checkpoint).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Train and test images (intensities in [0, 1]) and labels, and a description.
@@ -562,7 +565,12 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
                "images": test.nrows(), "seconds": secs, "threads": ebm::threads::threads()})
     );
     if a.latent_steps > 0 {
-        zero_temperature_table(&mut vae, &test, a.latent_steps, seed)?;
+        let out = a.out.clone().unwrap_or_else(|| {
+            ckpt.parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
+        std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+        zero_temperature_table(&mut vae, &test, a.latent_steps, seed, &out)?;
     }
     Ok(())
 }
@@ -574,6 +582,7 @@ fn zero_temperature_table(
     test: &Array2<f32>,
     steps: usize,
     seed: u64,
+    out: &Path,
 ) -> Result<()> {
     let y = test.slice(s![..test.nrows().min(1000), ..]); // [n, D]
     let (mu, _) = vae.encode(y)?;
@@ -633,5 +642,28 @@ fn zero_temperature_table(
         .sum::<f64>()
         / n;
     println!("  mean |z* - Enc(y)|        {moved:>10.3}");
+    // Picture: inputs, Dec(Enc(y)), Dec(z*) for 10 images, one row each.
+    let m = y.nrows().min(10);
+    let d = vae.config.input_dim;
+    let px = (d as f64).sqrt().round() as usize;
+    if px * px == d {
+        let a = vae.decode(mu.slice(s![..m, ..]));
+        let b = vae.decode(inf.z.slice(s![..m, ..]));
+        let mut grid = Array2::<f32>::zeros((3 * m, d)); // [3m, D]
+        grid.slice_mut(s![..m, ..]).assign(&y.slice(s![..m, ..]));
+        grid.slice_mut(s![m..2 * m, ..]).assign(&a);
+        grid.slice_mut(s![2 * m.., ..]).assign(&b);
+        let p = out.join("latent_inference.png");
+        ebm::plot::image_grid(
+            &p,
+            "rows: test inputs y; Dec(Enc(y)) (amortized code); Dec(z*), z* = argmin_z E(y, z)",
+            grid.view(),
+            px,
+            px,
+            m,
+            ebm::plot::TileScale::Unit,
+        )?;
+        println!("picture: {}", p.display());
+    }
     Ok(())
 }

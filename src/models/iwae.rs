@@ -126,9 +126,9 @@ pub fn log_likelihood_bound(
                         }
                     }
                     let o = decoder.forward_from_ws(ws, par); // [imgs kk, D]
-                    for r in 0..rows {
+                    for (r, &lp) in lwp.iter().enumerate().take(rows) {
                         let i = r / kk;
-                        let lw = lwp[r] - row_energy(lik, o.row(r), y.row(i0 + i), None);
+                        let lw = lp - row_energy(lik, o.row(r), y.row(i0 + i), None);
                         let (m, s) = &mut acc[i];
                         if lw > *m {
                             *s = *s * (*m - lw).exp() + 1.0;
