@@ -6,6 +6,7 @@ mod demo;
 mod gibbs;
 mod lagrangian;
 mod rbm;
+mod report;
 mod sample;
 mod toy;
 mod vae;
@@ -52,6 +53,9 @@ pub enum Command {
     /// MCMC: sample a built-in target or a saved energy; diagnostics table, draws
     /// (.npy or CSV) and, in 2-D, a picture.
     Sample(sample::SampleArgs),
+    /// Write runs/<name>/report.html: config, curves, figures and final numbers in one
+    /// self-contained page.
+    Report(report::ReportArgs),
     /// The lecture's fuzzy balls: 2-D-latent VAEs with and without the KL term, their
     /// test codes drawn as one-sigma balls side by side.
     FuzzyBalls(vae_figures::FuzzyBallsArgs),
@@ -129,5 +133,6 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Eval(EvalCmd::Rbm(a))) => rbm::eval(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
         Some(Command::FuzzyBalls(a)) => vae_figures::fuzzy_balls(&a, cli.seed),
+        Some(Command::Report(a)) => report::run(&a),
     }
 }

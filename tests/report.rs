@@ -1,0 +1,202 @@
+//! `ebm report`: a run folder becomes one self-contained HTML page. Checked by parsing the
+//! page (config, final numbers with units, one embedded PNG per curve and figure) and, in
+//! headless Chromium, by loading it: every image decodes, no console error, and the
+//! screenshot is not blank. Without a Chromium binary the browser part is skipped unless
+//! EBM_REQUIRE_BROWSER=1 (as `.ci/run` sets it).
+
+use base64::Engine;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn ebm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(args)
+        .output()
+        .expect("run ebm")
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ebm-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>, png::ColorType) {
+    let dec = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut r = dec.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf, info.color_type)
+}
+
+fn browser() -> Option<String> {
+    if let Ok(b) = std::env::var("EBM_CHROMIUM") {
+        return Some(b);
+    }
+    for b in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new("which")
+            .arg(b)
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Some(b.to_string());
+        }
+    }
+    None
+}
+
+fn vae_run(dir: &Path) {
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--epochs",
+        "3",
+        "--hidden",
+        "32",
+        "--latent",
+        "2",
+        "--run",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn the_report_embeds_config_numbers_curves_and_figures() {
+    let d = tmpdir("page");
+    let run = d.join("vae");
+    vae_run(&run);
+    let o = ebm(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<pre id=\"config\">") && html.contains("kl_weight"));
+    assert!(html.contains("<table id=\"final\">"));
+    assert!(html.contains("test_loss</td>") && html.contains("<td>nats</td>"));
+    // No external resource: every src is a data URI, and each decodes to a PNG.
+    let srcs: Vec<&str> = html
+        .split("src=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    let figs = ["recon.png", "samples.png", "traversal.png", "codes.png"];
+    // 8 metrics columns after the epoch (timings included) plus the figures.
+    assert_eq!(srcs.len(), 9 + figs.len(), "{} images", srcs.len());
+    for s in &srcs {
+        let b64 = s
+            .strip_prefix("data:image/png;base64,")
+            .expect("a data URI");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let (w, h, _, _) = decode_png(&bytes);
+        assert!(w > 100 && h > 100);
+    }
+    for f in figs {
+        assert!(
+            html.contains(&format!("<figcaption>{f}</figcaption>")),
+            "{f}"
+        );
+    }
+    assert!(!html.contains("http://") && !html.contains("https://"));
+}
+
+#[test]
+fn a_bad_run_folder_is_a_one_line_error() {
+    let o = ebm(&["report", "/nonexistent/run"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/run"), "{err}");
+    let d = tmpdir("bad");
+    std::fs::write(d.join("metrics.csv"), "epoch,loss\n1,2\n3\n").unwrap();
+    let o = ebm(&["report", d.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("metrics.csv") && err.contains("line 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_report_loads_in_headless_chromium_with_every_figure_rendered() {
+    let Some(b) = browser() else {
+        assert!(
+            std::env::var("EBM_REQUIRE_BROWSER").is_err(),
+            "EBM_REQUIRE_BROWSER is set but no chromium was found"
+        );
+        eprintln!("skipped: no chromium (set EBM_CHROMIUM or install the chromium package)");
+        return;
+    };
+    let d = tmpdir("browser");
+    let run = d.join("vae");
+    vae_run(&run);
+    assert!(ebm(&["report", run.to_str().unwrap()]).status.success());
+    let url = format!("file://{}", run.join("report.html").display());
+    let profile = d.join("profile");
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--hide-scrollbars",
+    ];
+    let o = Command::new(&b)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "chromium failed: {log}");
+    let attr = |name: &str| -> usize {
+        let key = format!("{name}=\"");
+        let s = dom
+            .split(&key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in the DOM"));
+        s.split('"').next().unwrap().parse().unwrap()
+    };
+    let (n, ok) = (attr("data-images"), attr("data-images-ok"));
+    assert!(n >= 10, "{n} images");
+    assert_eq!(ok, n, "{ok} of {n} images rendered");
+    for bad in ["Uncaught", "CONSOLE(", "Failed to load"] {
+        assert!(!log.contains(bad), "console error `{bad}` in: {log}");
+    }
+    // A screenshot of the top of the page is not blank.
+    let shot = d.join("shot.png");
+    let o = Command::new(&b)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=1200,2400", "--virtual-time-budget=5000"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .expect("run chromium");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, _, px, ct) = decode_png(&std::fs::read(&shot).unwrap());
+    let ch = match ct {
+        png::ColorType::Rgba => 4,
+        png::ColorType::Rgb => 3,
+        _ => 1,
+    };
+    let mut colors = std::collections::HashSet::new();
+    let mut dark = 0usize;
+    for p in px.chunks(ch) {
+        colors.insert(p[..ch.min(3)].to_vec());
+        if p[0] < 100 {
+            dark += 1;
+        }
+    }
+    assert!(colors.len() > 50, "screenshot has {} colors", colors.len());
+    assert!(dark > 1000, "screenshot nearly blank ({dark} dark pixels)");
+}
