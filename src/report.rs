@@ -77,6 +77,25 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Rows of a CSV table shown in the report (the last ones).
+const TABLE_ROWS: usize = 20;
+
+/// The files of `dir` with extension `ext`, sorted.
+fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// `p` relative to `base`, for captions.
+fn rel(base: &Path, p: &Path) -> String {
+    p.strip_prefix(base).unwrap_or(p).display().to_string()
+}
+
 fn png_uri(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if bytes.len() < 8 || &bytes[1..4] != b"PNG" {
@@ -184,17 +203,25 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
             }
         }
     }
-    // Other figures of the run.
-    let mut pngs: Vec<PathBuf> = std::fs::read_dir(run)
+    // Other figures of the run and of its immediate subfolders (but not the curves).
+    let mut pngs = files_with(run, "png")?;
+    let mut csvs: Vec<PathBuf> = files_with(run, "csv")?
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n != "metrics.csv"))
+        .collect();
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(run)
         .map_err(|e| Error::io(run, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "curves"))
         .collect();
-    pngs.sort();
+    subdirs.sort();
+    for d in &subdirs {
+        pngs.extend(files_with(d, "png")?);
+        csvs.extend(files_with(d, "csv")?);
+    }
     let curves = figures.len();
     for p in pngs {
-        let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        figures.push((n, p));
+        figures.push((rel(run, &p), p));
     }
     let (curve_figs, other_figs) = figures.split_at(curves);
     for (title, figs) in [("Curves", curve_figs), ("Figures", other_figs)] {
@@ -210,6 +237,41 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
                 c = esc(caption)
             );
         }
+    }
+    if !csvs.is_empty() {
+        let _ = writeln!(html, "<h2>Tables</h2>");
+    }
+    for p in &csvs {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let Some((head, body)) = lines.split_first() else {
+            continue;
+        };
+        let shown = &body[body.len().saturating_sub(TABLE_ROWS)..];
+        let _ = writeln!(
+            html,
+            "<h3>{}{}</h3>\n<table><tr>{}</tr>",
+            esc(&rel(run, p)),
+            if shown.len() < body.len() {
+                format!(" (last {} of {} rows)", shown.len(), body.len())
+            } else {
+                String::new()
+            },
+            head.split(',')
+                .map(|c| format!("<th>{}</th>", esc(c.trim())))
+                .collect::<String>()
+        );
+        for l in shown {
+            let cells: String = l
+                .split(',')
+                .map(|c| match c.trim().parse::<f64>() {
+                    Ok(v) if v.fract() != 0.0 => format!("<td>{v:.4}</td>"),
+                    _ => format!("<td>{}</td>", esc(c.trim())),
+                })
+                .collect();
+            let _ = writeln!(html, "<tr>{cells}</tr>");
+        }
+        let _ = writeln!(html, "</table>");
     }
     // A check a browser can run: how many images decoded (read back by the tests).
     let _ = write!(

@@ -38,8 +38,50 @@ fn one_line_error(o: &Output, needles: &[&str]) {
 }
 
 #[test]
-fn main_job_trains_the_vae_on_embedded_digits() {
-    let o = ebm(&[]);
+fn the_main_job_tour_writes_a_report_naming_every_figure() {
+    let d = tmpdir("tour");
+    let out = d.join("tour");
+    let o = ebm(&["tour", "--quick", "--out", out.to_str().unwrap()]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for part in [
+        "== 1.",
+        "== 2.",
+        "== 3.",
+        "== 4.",
+        "exact test NLL",
+        "mean sigma",
+        "stationarity residuals",
+    ] {
+        assert!(
+            stdout.contains(part),
+            "`{part}` missing from the tour: {stdout}"
+        );
+    }
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.contains("report:") && last.ends_with("report.html"),
+        "{last}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    for fig in [
+        "gibbs/",
+        "toy-8gaussians/density.png",
+        "toy-8gaussians/energy.png",
+        "fuzzy-balls/fuzzy_balls.png",
+    ] {
+        assert!(
+            html.contains(&format!("<figcaption>{fig}")),
+            "{fig} not in the report"
+        );
+    }
+    assert!(html.contains("fuzzy-balls/fuzzy_balls.csv"));
+}
+
+#[test]
+fn demo_trains_the_vae_on_embedded_digits() {
+    let o = ebm(&["demo"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let rows: Vec<Vec<f64>> = out

@@ -8,6 +8,7 @@ mod lagrangian;
 mod rbm;
 mod report;
 mod sample;
+mod tour;
 mod toy;
 mod vae;
 mod vae_figures;
@@ -16,8 +17,9 @@ use clap::{Parser, Subcommand};
 
 /// Energy-based models and variational methods.
 ///
-/// With no command, runs the main job: a VAE trained on the UCI digits embedded in the
-/// binary (no download), printing the loss per epoch.
+/// With no command, runs the main job: a tour of the lecture on data embedded in the
+/// binary (no download): Gibbs distributions, a contrastive EBM with its exact NLL, the
+/// VAE and its fuzzy balls, the Lagrangian check; it ends with the path of its report.
 #[derive(Parser, Debug)]
 #[command(name = "ebm", version, about, long_about = None)]
 pub struct Cli {
@@ -33,7 +35,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The main job: a VAE on the embedded UCI digits, loss per epoch.
+    /// The main job (also `ebm` alone): a tour of the lecture on embedded data, with an
+    /// HTML report.
+    Tour(tour::TourArgs),
+    /// The VAE on the embedded UCI digits, loss per epoch (part of the tour).
     Demo(demo::DemoArgs),
     /// Benchmarks; one JSON line per run on stdout.
     #[command(subcommand)]
@@ -117,7 +122,8 @@ pub fn run() -> ebm::Result<()> {
 
 fn dispatch(cli: Cli) -> ebm::Result<()> {
     match cli.command {
-        None => demo::run(&demo::DemoArgs::default(), cli.seed),
+        None => tour::run(&tour::TourArgs::default(), cli.seed),
+        Some(Command::Tour(a)) => tour::run(&a, cli.seed),
         Some(Command::Demo(a)) => demo::run(&a, cli.seed),
         Some(Command::Bench(b)) => bench::run(b, cli.seed),
         Some(Command::Train(TrainCmd::Vae(a))) => vae::train(&a, cli.seed),
