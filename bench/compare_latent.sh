@@ -5,7 +5,7 @@
 # JSON lines appended to OUT.
 #
 # usage: bench/compare_latent.sh [EPOCHS=10] [THREADS=2] [OUT=bench/results_latent.jsonl]
-# env:   PEERS_PY (python with torch; default /tmp/peers/bin/python), MNIST_DIR
+# env:   SEEDS (default "0 1 2"), PEERS_PY (python with torch; default /tmp/peers/bin/python), MNIST_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS="${1:-10}"
@@ -16,9 +16,12 @@ MNIST_DIR="${MNIST_DIR:-../shared/data/mnist}"
 cpus="$(seq -s, 0 $((T - 1)))"
 cargo build --release --locked -q
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >> "$OUT"
-taskset -c "$cpus" ./target/release/ebm --threads "$T" bench vae --data "$MNIST_DIR" --epochs "$EPOCHS" \
-  | sed 's/^{/{"impl":"ebm",/' | tee -a "$OUT"
-taskset -c "$cpus" "$PY" bench/peers/vae_torch.py --data "$MNIST_DIR" --epochs "$EPOCHS" --threads "$T" | tee -a "$OUT"
+for s in ${SEEDS:-0 1 2}; do
+  taskset -c "$cpus" ./target/release/ebm --threads "$T" --seed "$s" bench vae --data "$MNIST_DIR" --epochs "$EPOCHS" \
+    | sed "s/^{/{\"impl\":\"ebm\",\"seed\":$s,/" | tee -a "$OUT"
+  taskset -c "$cpus" "$PY" bench/peers/vae_torch.py --data "$MNIST_DIR" --epochs "$EPOCHS" --threads "$T" --seed "$s" \
+    | sed "s/^{/{\"seed\":$s,/" | tee -a "$OUT"
+done
 # RBM CD-1: two epochs each (the second is the steady state).
 taskset -c "$cpus" ./target/release/ebm --threads "$T" train rbm --data "$MNIST_DIR" --hidden 500 \
   --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 \

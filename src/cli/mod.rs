@@ -2,6 +2,7 @@
 
 mod bench;
 mod classifier;
+mod config;
 mod demo;
 mod gibbs;
 mod lagrangian;
@@ -16,6 +17,10 @@ mod vae_figures;
 use clap::{Parser, Subcommand};
 
 /// Energy-based models and variational methods.
+///
+/// Every subcommand also takes `--config FILE` (TOML: its long options as keys, plus
+/// `threads` and `seed`; flags override the file) and `--print-config` (print the resolved
+/// options as TOML and exit).
 ///
 /// With no command, runs the main job: a tour of the lecture on data embedded in the
 /// binary (no download): Gibbs distributions, a contrastive EBM with its exact NLL, the
@@ -97,7 +102,11 @@ pub enum EvalCmd {
 
 /// Parse the command line and run it.
 pub fn run() -> ebm::Result<()> {
-    let cli = match Cli::try_parse() {
+    let ex = config::expand(std::env::args_os().collect())?;
+    if ex.print {
+        return config::print_resolved(&ex.args);
+    }
+    let cli = match Cli::try_parse_from(&ex.args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
