@@ -66,6 +66,7 @@ pub mod nn;
 pub mod nuts;
 pub mod partition;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod targets;
 pub mod threads;

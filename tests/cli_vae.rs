@@ -79,14 +79,13 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     };
     let o = run(&a, "4");
     assert!(o.status.success(), "{}", text(&o).1);
-    for f in [
-        "config.json",
-        "metrics.csv",
-        "model.safetensors",
-        "optimizer.safetensors",
-    ] {
+    for f in ["config.json", "metrics.csv", "model.safetensors"] {
         assert!(a.join(f).exists(), "{f} missing");
     }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("model.json")).unwrap()).unwrap();
+    let ost = saved["optimizer_state"].as_str().unwrap();
+    assert!(a.join(ost).exists(), "{ost} missing");
     // b: 2 epochs planned as 4 (the schedule), then resumed to 4.
     let mut args = common.to_vec();
     args.extend([
@@ -265,4 +264,125 @@ fn fuzzy_balls_shrink_without_the_kl_term_and_run_folders_hold_the_figures() {
         let b = std::fs::read(r.join(f)).unwrap_or_else(|_| panic!("{f} missing"));
         assert_eq!(&b[1..4], b"PNG", "{f}");
     }
+}
+
+/// Start a 300-epoch run on the digits, signal it after `ms` milliseconds, wait.
+fn signalled_run(dir: &std::path::Path, signal: &str, ms: u64, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "vae",
+        "--epochs",
+        "300",
+        "--hidden",
+        "64",
+        "--threads",
+        "1",
+        "--run",
+        dir.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let child = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
+    let d = tmpdir("signals");
+    let full = d.join("full");
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--epochs",
+        "300",
+        "--hidden",
+        "64",
+        "--threads",
+        "1",
+        "--run",
+        full.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let want = metrics(&full);
+    assert_eq!(want.len(), 300);
+    // A deterministic interruption in the middle of an epoch.
+    let mid = d.join("mid");
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--epochs",
+        "300",
+        "--hidden",
+        "64",
+        "--threads",
+        "1",
+        "--run",
+        mid.to_str().unwrap(),
+        "--stop-after-batches",
+        "40",
+    ]);
+    assert!(
+        text(&o)
+            .0
+            .contains("interrupted in epoch 4 after batch 4 of 12"),
+        "{}",
+        text(&o).0
+    );
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--epochs",
+        "300",
+        "--threads",
+        "1",
+        "--resume",
+        mid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(metrics(&mid), want);
+    // Ctrl-C (SIGINT): the step finishes, a checkpoint is written, the exit is clean.
+    let int = d.join("int");
+    let o = signalled_run(&int, "-INT", 600, &[]);
+    let (out, err) = text(&o);
+    if out.contains("interrupted") {
+        assert!(o.status.success(), "{err}");
+        assert!(metrics(&int).len() < 300);
+        let o = ebm(&[
+            "train",
+            "vae",
+            "--epochs",
+            "300",
+            "--threads",
+            "1",
+            "--resume",
+            int.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    assert_eq!(metrics(&int), want, "{out}");
+    // kill -9 with a checkpoint every 3 batches: the resumed run finishes identically.
+    let nine = d.join("nine");
+    let o = signalled_run(&nine, "-9", 600, &["--checkpoint-every", "3"]);
+    if !o.status.success() {
+        let o = ebm(&[
+            "train",
+            "vae",
+            "--epochs",
+            "300",
+            "--threads",
+            "1",
+            "--resume",
+            nine.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
+    assert_eq!(metrics(&nine), want);
 }

@@ -19,7 +19,7 @@ use ebm::{Error, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-const GLOBALS: [&str; 2] = ["threads", "seed"];
+const GLOBALS: [&str; 3] = ["threads", "seed", "quiet"];
 
 /// What [`expand`] returns: the arguments with the file's settings inserted, and whether
 /// to print the resolved config instead of running.
@@ -87,7 +87,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
         let w = s(&out[i]);
         if w.starts_with('-') {
             // Skip a global option and its value.
-            if GLOBALS.iter().any(|g| w == format!("--{g}")) {
+            if w == "--threads" || w == "--seed" {
                 i += 1;
             }
             i += 1;

@@ -34,6 +34,9 @@ pub struct Cli {
     /// Random seed (every run is reproducible from it on a given machine and thread count).
     #[arg(long, global = true, default_value_t = 0)]
     pub seed: u64,
+    /// No progress bars or progress lines (they go to stderr; stdout is unchanged).
+    #[arg(long, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -126,6 +129,7 @@ pub fn run() -> ebm::Result<()> {
         }
     };
     ebm::threads::set_threads(cli.threads)?;
+    ebm::progress::set_quiet(cli.quiet);
     ebm::threads::in_pool(move || dispatch(cli))
 }
 

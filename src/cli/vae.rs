@@ -15,13 +15,14 @@
 use clap::Args;
 use ebm::data::digits::Digits;
 use ebm::data::idx::Mnist;
-use ebm::models::iwae::log_likelihood_bound;
+use ebm::models::iwae::{log_likelihood_bound, log_likelihood_bound_with};
 use ebm::models::latent_inference::infer_latent;
-use ebm::models::vae::{Vae, VaeConfig};
+use ebm::models::vae::{Vae, VaeConfig, VaeLoss};
 use ebm::nn::checkpoint;
 use ebm::nn::optim::OptimConfig;
 use ebm::{Error, Result};
 use ndarray::{Array2, Axis, s};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::json;
@@ -92,6 +93,12 @@ pub struct TrainVaeArgs {
     /// streams as an uninterrupted run).
     #[arg(long, conflicts_with = "run")]
     pub resume: Option<PathBuf>,
+    /// Also checkpoint every N batches inside an epoch (a kill -9 loses at most N steps).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Stop as Ctrl-C would after this many batches in all (for tests of interruption).
+    #[arg(long, hide = true)]
+    pub stop_after_batches: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -214,6 +221,29 @@ fn lr_at(schedule: &str, lr: f32, epoch: usize, epochs: usize) -> f32 {
     }
 }
 
+/// The random stream of batch `j` of epoch `e`.
+fn batch_rng(seed: u64, e: usize, j: usize) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(
+        seed ^ (e as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+            ^ (j as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    )
+}
+
+/// Set by Ctrl-C (SIGINT): the training loop finishes its step, checkpoints and exits.
+fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let g = f.clone();
+        // A second Ctrl-C during the checkpoint write is ignored; the handler may fail to
+        // install (another handler exists): then Ctrl-C keeps its default meaning.
+        let _ = ctrlc::set_handler(move || g.store(true, std::sync::atomic::Ordering::SeqCst));
+        f
+    })
+    .clone()
+}
+
 /// The random stream of epoch `e` (so a resumed run draws what an uninterrupted one would).
 fn epoch_rng(seed: u64, e: usize) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ (e as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
@@ -264,8 +294,50 @@ fn resolve(a: &TrainVaeArgs, input_dim: usize) -> Result<(VaeConfig, bool)> {
 fn model_path(run: &Path) -> PathBuf {
     run.join("model.safetensors")
 }
-fn optim_path(run: &Path) -> PathBuf {
-    run.join("optimizer.safetensors")
+/// Write a consistent checkpoint pair: the optimizer state under a new name (by global
+/// step), then the model (atomically) naming that file, then remove older optimizer files.
+/// A crash at any point leaves a model whose optimizer file exists.
+fn save_pair(
+    dir: &Path,
+    vae: &Vae,
+    opt: &dyn ebm::nn::optim::Optimizer,
+    cfg: &serde_json::Value,
+    step: usize,
+) -> Result<()> {
+    let name = format!("optimizer-{step:09}.safetensors");
+    checkpoint::save_optimizer(&dir.join(&name), opt)?;
+    let mut c = cfg.clone();
+    c["optimizer_state"] = json!(name);
+    checkpoint::save(&model_path(dir), vae, &c)?;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f.starts_with("optimizer-") && f.ends_with(".safetensors") && f != name {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keep the rows of `metrics.csv` up to `epoch` (rows written after the last checkpoint
+/// by a run that was then killed are recomputed by the resumed run).
+fn truncate_metrics(dir: &Path, epoch: usize) -> Result<()> {
+    let p = dir.join("metrics.csv");
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| {
+            *i == 0
+                || l.split(',')
+                    .next()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .is_some_and(|e| e <= epoch)
+        })
+        .map(|(_, l)| l)
+        .collect();
+    checkpoint::write_atomic(&p, format!("{}\n", kept.join("\n")).as_bytes())
 }
 
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
@@ -353,13 +425,36 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         "data": data.what, "data_dir": data_arg.as_ref().map(|p| p.display().to_string()),
         "protocol": protocol});
     let mut first = 1;
+    // Inside an interrupted epoch: batches done and their loss sums.
+    let mut skip_batches = 0usize;
+    let mut partial = VaeLoss::default();
     if let Some(dir) = &run_dir {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         if resumed.is_some() {
             let saved = checkpoint::load(&model_path(dir), &mut vae)?;
-            checkpoint::load_optimizer(&optim_path(dir), opt.as_mut(), &vae)?;
+            let ost = saved["optimizer_state"].as_str().ok_or_else(|| {
+                Error::format(model_path(dir), "config field `optimizer_state` is missing")
+            })?;
+            checkpoint::load_optimizer(&dir.join(ost), opt.as_mut(), &vae)?;
             first = saved["epoch"].as_u64().unwrap_or(0) as usize + 1;
-            eprintln!("resuming {} after epoch {}", dir.display(), first - 1);
+            truncate_metrics(dir, first - 1)?;
+            skip_batches = saved["batches"].as_u64().unwrap_or(0) as usize;
+            partial = VaeLoss {
+                recon: saved["partial_recon"].as_f64().unwrap_or(0.0),
+                kl: saved["partial_kl"].as_f64().unwrap_or(0.0),
+                n: saved["partial_n"].as_u64().unwrap_or(0) as usize,
+                kl_weight: cfg.kl_weight as f64,
+            };
+            eprintln!(
+                "resuming {} after epoch {}{}",
+                dir.display(),
+                first - 1,
+                if skip_batches > 0 {
+                    format!(" and {skip_batches} batches of epoch {first}")
+                } else {
+                    String::new()
+                }
+            );
         } else {
             let p = dir.join("config.json");
             checkpoint::write_atomic(
@@ -399,24 +494,69 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         "epoch", "train loss", "test loss", "test KL", "seconds"
     );
     let start = Instant::now();
+    let stop = interrupt_flag();
+    let n_batches = data.train.nrows().div_ceil(batch);
     for e in first..=a.epochs {
-        let mut rng = epoch_rng(seed, e);
         let lr_e = lr_at(&schedule, lr, e, sched_epochs);
         opt.set_lr(lr_e);
         let t = Instant::now();
-        let l = match vae.train_epoch(data.train.view(), batch, &mut rng, opt.as_mut()) {
-            Ok(l) => l,
-            Err(err @ Error::Diverged(_)) => {
-                if let Some(p) = run_dir.as_ref().map(|d| model_path(d)).or(a.save.clone()) {
-                    eprintln!(
-                        "stopping at epoch {e}; the last good checkpoint is {}",
-                        p.display()
-                    );
+        // The epoch's order, then one random stream per batch: a run stopped after any
+        // batch resumes exactly where it was.
+        let mut order: Vec<usize> = (0..data.train.nrows()).collect();
+        order.shuffle(&mut epoch_rng(seed, e));
+        let mut l = std::mem::take(&mut partial);
+        let bar = ebm::progress::Progress::new(n_batches as u64, &format!("epoch {e}"));
+        bar.inc(skip_batches as u64, None);
+        for (j, idx) in order.chunks(batch).enumerate().skip(skip_batches) {
+            let mut rng = batch_rng(seed, e, j);
+            match vae.train_batch(data.train.view(), idx, &mut rng, opt.as_mut()) {
+                Ok(b) => l.add(&b),
+                Err(err @ Error::Diverged(_)) => {
+                    if let Some(p) = run_dir.as_ref().map(|d| model_path(d)).or(a.save.clone()) {
+                        eprintln!(
+                            "stopping at epoch {e}, batch {}; the last good checkpoint is {}",
+                            j + 1,
+                            p.display()
+                        );
+                    }
+                    return Err(err);
                 }
-                return Err(err);
+                Err(err) => return Err(err),
             }
-            Err(err) => return Err(err),
-        };
+            bar.inc(1, Some(format!("loss {:.3}", l.per_row())));
+            let done = j + 1;
+            let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst)
+                || a.stop_after_batches
+                    .is_some_and(|s| s == done + (e - 1) * n_batches);
+            let periodic = a.checkpoint_every.is_some_and(|c| c > 0 && done % c == 0);
+            if (interrupted || periodic) && done < n_batches {
+                if let Some(dir) = &run_dir {
+                    let mut c = run_cfg.clone();
+                    c["epoch"] = json!(e - 1);
+                    c["batches"] = json!(done);
+                    c["partial_recon"] = json!(l.recon);
+                    c["partial_kl"] = json!(l.kl);
+                    c["partial_n"] = json!(l.n);
+                    save_pair(dir, &vae, opt.as_ref(), &c, (e - 1) * n_batches + done)?;
+                }
+                if interrupted {
+                    bar.finish();
+                    match &run_dir {
+                        Some(dir) => println!(
+                            "interrupted in epoch {e} after batch {done} of {n_batches}: checkpoint written; continue with `ebm train vae --resume {}`",
+                            dir.display()
+                        ),
+                        None => println!(
+                            "interrupted in epoch {e} after batch {done} (no --run folder: nothing saved)"
+                        ),
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        skip_batches = 0;
+        bar.finish();
+        let mut rng = epoch_rng(seed ^ 0xE7A1, e);
         let secs = t.elapsed().as_secs_f64();
         let tl = vae.evaluate(test.view(), 500, &mut rng)?;
         println!(
@@ -434,17 +574,14 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
             checkpoint::save(p, &vae, &epoch_cfg)?;
         }
         if let Some(dir) = &run_dir {
-            // Optimizer first: a crash between the two leaves the previous epoch's model
-            // with a newer optimizer state only if the model write fails, never a model
-            // without its optimizer.
-            checkpoint::save_optimizer(&optim_path(dir), opt.as_ref())?;
-            checkpoint::save(&model_path(dir), &vae, &epoch_cfg)?;
+            // Metrics first, then the checkpoint: a kill in between leaves a row that the
+            // resumed run drops and writes again (identically).
             let p = dir.join("metrics.csv");
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&p)
                 .map_err(|e| Error::io(&p, e))?;
-            let n = |x: f64, l: &ebm::models::vae::VaeLoss| x / l.n.max(1) as f64;
+            let n = |x: f64, l: &VaeLoss| x / l.n.max(1) as f64;
             writeln!(
                 f,
                 "{e},{secs:.3},{:.1},{lr_e},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
@@ -457,6 +594,14 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
                 n(tl.kl, &tl)
             )
             .map_err(|err| Error::io(&p, err))?;
+            drop(f);
+            save_pair(dir, &vae, opt.as_ref(), &epoch_cfg, e * n_batches)?;
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst)
+            || a.stop_after_batches == Some(e * n_batches)
+        {
+            println!("interrupted at the end of epoch {e}: checkpoint written");
+            return Ok(());
         }
         if let Some(m) = a.minutes
             && start.elapsed().as_secs_f64() >= m * 60.0
@@ -548,7 +693,9 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
         data.what
     );
     let t = Instant::now();
-    let b = log_likelihood_bound(&mut vae, test.view(), a.iwae_k, seed)?;
+    let bar = ebm::progress::Progress::new(test.nrows() as u64, &format!("L_{}", a.iwae_k));
+    let b = log_likelihood_bound_with(&mut vae, test.view(), a.iwae_k, seed, Some(&bar))?;
+    bar.finish();
     let secs = t.elapsed().as_secs_f64();
     println!(
         "test NLL estimate -L_k (k = {}) {:.3} +- {:.3} nats/image (standard error) over {} images of {} ({protocol}); {secs:.1} s on {} threads",

@@ -66,6 +66,17 @@ pub fn log_likelihood_bound(
     k: usize,
     seed: u64,
 ) -> Result<BoundEstimate> {
+    log_likelihood_bound_with(vae, y, k, seed, None)
+}
+
+/// [`log_likelihood_bound`] reporting the images done to `progress`.
+pub fn log_likelihood_bound_with(
+    vae: &mut Vae,
+    y: ArrayView2<f32>,
+    k: usize,
+    seed: u64,
+    progress: Option<&crate::progress::Progress>,
+) -> Result<BoundEstimate> {
     if k == 0 {
         return Err(Error::invalid("iwae k", "must be at least 1"));
     }
@@ -138,6 +149,9 @@ pub fn log_likelihood_bound(
                         }
                     }
                     s0 += kk;
+                }
+                if let Some(p) = progress {
+                    p.inc(imgs as u64, None);
                 }
                 acc.iter()
                     .map(|&(m, s)| m + s.ln() - (k as f64).ln())

@@ -154,7 +154,8 @@ impl VaeLoss {
     pub fn per_row(&self) -> f64 {
         self.total() / self.n.max(1) as f64
     }
-    fn add(&mut self, o: &VaeLoss) {
+    /// Add another batch's sums.
+    pub fn add(&mut self, o: &VaeLoss) {
         self.recon += o.recon;
         self.kl += o.kl;
         self.n += o.n;
@@ -629,6 +630,35 @@ impl Vae {
             total.add(&self.step_ws(rng, opt)?);
         }
         Ok(total)
+    }
+
+    /// One optimizer step on the rows `idx` of `data` (dynamically binarized when
+    /// [`Vae::binarize`]): what a training loop that checkpoints inside an epoch calls.
+    pub fn train_batch(
+        &mut self,
+        data: ArrayView2<f32>,
+        idx: &[usize],
+        rng: &mut impl Rng,
+        opt: &mut dyn Optimizer,
+    ) -> Result<VaeLoss> {
+        self.check_width(&data)?;
+        if let Some(&i) = idx.iter().find(|&&i| i >= data.nrows()) {
+            return Err(Error::invalid(
+                "batch rows",
+                format!("row {i} of {} rows", data.nrows()),
+            ));
+        }
+        let mut xb = self.encoder.input_mut(&mut self.enc_ws, idx.len()); // [nb, D]
+        for (mut row, &i) in xb.rows_mut().into_iter().zip(idx) {
+            if self.binarize {
+                for (v, &p) in row.iter_mut().zip(data.row(i)) {
+                    *v = f32::from(u8::from(rng.r#gen::<f32>() < p));
+                }
+            } else {
+                row.assign(&data.row(i));
+            }
+        }
+        self.step_ws(rng, opt)
     }
 
     /// The loss over `data` (one z sample per row, as the PyTorch example's test loop),
