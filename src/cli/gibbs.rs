@@ -24,6 +24,9 @@ pub enum Builtin {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  ebm gibbs --energy banana --betas 0.5,1,2     # log Z at beta 1 = log(20 pi) = 4.140462"
+)]
 pub struct GibbsArgs {
     /// The energy.
     #[arg(long, value_enum, default_value = "double-well")]

@@ -27,6 +27,9 @@ use std::time::Instant;
 const EXACT_HIDDEN: usize = 20;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 1 --batch 100 --lr 0.05 --lr-final 0.05 --save runs/rbm.safetensors --run runs/rbm"
+)]
 pub struct TrainRbmArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
     #[arg(long)]

@@ -41,6 +41,9 @@ pub enum Format {
 #[command(
     after_help = "Example:\n  ebm sample --target banana --kernel hmc --chains 4 --warmup 1000 --draws 1000 --out runs/banana\n  (means near (0, 0), std near (10, 4.36), R-hat <= 1.01)"
 )]
+#[command(
+    after_help = "Example:\n  ebm sample --target banana --kernel nuts --chains 4     # means near (0, 0), R-hat <= 1.01"
+)]
 pub struct SampleArgs {
     /// Built-in target: t1|gaussian (100-d), t2|banana, t3|funnel (10-d),
     /// t4|logistic (25-d), t5|mixture (8 Gaussians in 2-D).
