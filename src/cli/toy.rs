@@ -188,6 +188,7 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         r.seconds,
         out.display()
     );
+    println!("report: {}", ebm::report::write_report(&out)?.display());
     Ok(())
 }
 

@@ -343,7 +343,22 @@ fn truncate_metrics(dir: &Path, epoch: usize) -> Result<()> {
         })
         .map(|(_, l)| l)
         .collect();
-    checkpoint::write_atomic(&p, format!("{}\n", kept.join("\n")).as_bytes())
+    checkpoint::write_atomic(&p, format!("{}\n", kept.join("\n")).as_bytes())?;
+    let pj = dir.join("metrics.jsonl");
+    if let Ok(text) = std::fs::read_to_string(&pj) {
+        let kept: String = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["epoch"].as_u64())
+                    .is_some_and(|e| e as usize <= epoch)
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        checkpoint::write_atomic(&pj, kept.as_bytes())?;
+    }
+    Ok(())
 }
 
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
@@ -601,6 +616,23 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
             )
             .map_err(|err| Error::io(&p, err))?;
             drop(f);
+            let pj = dir.join("metrics.jsonl");
+            let mut fj = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&pj)
+                .map_err(|e| Error::io(&pj, e))?;
+            writeln!(
+                fj,
+                "{}",
+                json!({"epoch": e, "step": e * n_batches, "seconds": secs,
+                       "wall_seconds": start.elapsed().as_secs_f64(), "lr": lr_e,
+                       "train_loss": l.per_row(), "train_recon": n(l.recon, &l), "train_kl": n(l.kl, &l),
+                       "test_loss": tl.per_row(), "test_recon": n(tl.recon, &tl), "test_kl": n(tl.kl, &tl),
+                       "unit": "nats per image"})
+            )
+            .map_err(|err| Error::io(&pj, err))?;
+            drop(fj);
             save_pair(dir, &vae, opt.as_ref(), &epoch_cfg, e * n_batches)?;
         }
         if stop.load(std::sync::atomic::Ordering::SeqCst)
@@ -630,6 +662,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
             seed,
         )?;
         println!("run folder: {}", dir.display());
+        println!("report: {}", ebm::report::write_report(dir)?.display());
     }
     if let Some(p) = &a.save {
         println!("checkpoint: {}", p.display());
