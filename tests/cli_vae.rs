@@ -86,6 +86,32 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
         serde_json::from_str(&std::fs::read_to_string(a.join("model.json")).unwrap()).unwrap();
     let ost = saved["optimizer_state"].as_str().unwrap();
     assert!(a.join(ost).exists(), "{ost} missing");
+    // The last 3 epoch checkpoints are kept, and the best by test loss.
+    let mut kept: Vec<String> = std::fs::read_dir(a.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "epoch-000002.safetensors",
+            "epoch-000003.safetensors",
+            "epoch-000004.safetensors"
+        ]
+    );
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("best.json")).unwrap()).unwrap();
+    let rows = metrics(&a);
+    let min = rows
+        .iter()
+        .map(|r| r.split(',').nth(5).unwrap().parse::<f64>().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        (best["test_loss"].as_f64().unwrap() - min).abs() < 1e-3,
+        "{best} vs {min}"
+    );
     // b: 2 epochs planned as 4 (the schedule), then resumed to 4.
     let mut args = common.to_vec();
     args.extend([

@@ -99,6 +99,10 @@ pub struct TrainVaeArgs {
     /// Also checkpoint every N batches inside an epoch (a kill -9 loses at most N steps).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Keep the last N epoch checkpoints in DIR/checkpoints/ (0: none) beside best.safetensors
+    /// (the lowest test loss so far).
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
     /// Stop as Ctrl-C would after this many batches in all (for tests of interruption).
     #[arg(long, hide = true)]
     pub stop_after_batches: Option<usize>,
@@ -326,6 +330,51 @@ fn save_pair(
     Ok(())
 }
 
+/// `checkpoints/epoch-NNNNNN.safetensors` for the last `keep` epochs, and
+/// `best.safetensors` whenever the test loss is the lowest so far (its config records it).
+fn keep_checkpoints(
+    dir: &Path,
+    vae: &Vae,
+    cfg: &serde_json::Value,
+    epoch: usize,
+    test_loss: f64,
+    keep: usize,
+) -> Result<()> {
+    let best = dir.join("best.safetensors");
+    let best_loss = checkpoint::read_config(&best)
+        .ok()
+        .and_then(|c| c["test_loss"].as_f64())
+        .unwrap_or(f64::INFINITY);
+    let mut c = cfg.clone();
+    c["test_loss"] = json!(test_loss);
+    if test_loss < best_loss {
+        checkpoint::save(&best, vae, &c)?;
+    }
+    if keep == 0 {
+        return Ok(());
+    }
+    let cdir = dir.join("checkpoints");
+    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
+    checkpoint::save(&cdir.join(format!("epoch-{epoch:06}.safetensors")), vae, &c)?;
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
+        .map_err(|e| Error::io(&cdir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+                && p.extension().is_some_and(|x| x == "safetensors")
+        })
+        .collect();
+    old.sort();
+    let n = old.len().saturating_sub(keep);
+    for p in &old[..n] {
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(checkpoint::config_path(p));
+    }
+    Ok(())
+}
+
 /// Keep the rows of `metrics.csv` up to `epoch` (rows written after the last checkpoint
 /// by a run that was then killed are recomputed by the resumed run).
 fn truncate_metrics(dir: &Path, epoch: usize) -> Result<()> {
@@ -453,9 +502,10 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         if resumed.is_some() {
             let saved = checkpoint::load(&model_path(dir), &mut vae)?;
-            let ost = saved["optimizer_state"].as_str().ok_or_else(|| {
-                Error::format(model_path(dir), "config field `optimizer_state` is missing")
-            })?;
+            // Runs written before the optimizer file was named by step used one name.
+            let ost = saved["optimizer_state"]
+                .as_str()
+                .unwrap_or("optimizer.safetensors");
             checkpoint::load_optimizer(&dir.join(ost), opt.as_mut(), &vae)?;
             first = saved["epoch"].as_u64().unwrap_or(0) as usize + 1;
             truncate_metrics(dir, first - 1)?;
@@ -634,6 +684,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
             .map_err(|err| Error::io(&pj, err))?;
             drop(fj);
             save_pair(dir, &vae, opt.as_ref(), &epoch_cfg, e * n_batches)?;
+            keep_checkpoints(dir, &vae, &epoch_cfg, e, tl.per_row(), a.keep)?;
         }
         if stop.load(std::sync::atomic::Ordering::SeqCst)
             || a.stop_after_batches == Some(e * n_batches)
