@@ -66,17 +66,17 @@ fn the_main_job_tour_writes_a_report_naming_every_figure() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     for fig in [
-        "gibbs/",
-        "toy-8gaussians/density.png",
-        "toy-8gaussians/energy.png",
-        "fuzzy-balls/fuzzy_balls.png",
+        "1-gibbs/",
+        "2-toy-8gaussians/density.png",
+        "2-toy-8gaussians/energy.png",
+        "3-fuzzy-balls/fuzzy_balls.png",
     ] {
         assert!(
             html.contains(&format!("<figcaption>{fig}")),
             "{fig} not in the report"
         );
     }
-    assert!(html.contains("fuzzy-balls/fuzzy_balls.csv"));
+    assert!(html.contains("3-fuzzy-balls/fuzzy_balls.csv"));
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             energy: gibbs::Builtin::DoubleWell,
             betas: vec![0.5, 1.0, 5.0],
             samples: if a.quick { 20_000 } else { 100_000 },
-            out: out.join("gibbs"),
+            out: out.join("1-gibbs"),
         },
         seed,
     )?;
@@ -89,7 +89,7 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             train_size: None,
             eval_every: if a.quick { 100 } else { 1000 },
             grid: if a.quick { 96 } else { 256 },
-            out: Some(out.join("toy-8gaussians")),
+            out: Some(out.join("2-toy-8gaussians")),
         },
         seed,
     )?;
@@ -111,7 +111,7 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             epochs: if a.quick { 3 } else { 30 },
             kl_weights: vec![0.0, 1.0],
             points: 500,
-            out: out.join("fuzzy-balls"),
+            out: out.join("3-fuzzy-balls"),
         },
         seed,
     )?;
