@@ -425,7 +425,9 @@ pub fn eval(a: &EvalRbmArgs, seed: u64) -> Result<()> {
     let betas = ais_betas(a.ais_betas);
     let base = ebm::models::rbm::base_rate_bias(train.view());
     let t = Instant::now();
-    let est = ebm::models::rbm::ais_log_z(&rbm, &base, &betas, a.ais_runs, seed)?;
+    let bar = ebm::progress::Progress::new(betas.len() as u64, "AIS betas");
+    let est = ebm::models::rbm::ais_log_z_with(&rbm, &base, &betas, a.ais_runs, seed, Some(&bar))?;
+    bar.finish();
     let secs = t.elapsed().as_secs_f64();
     println!(
         "AIS log Z = {:.4} +- {:.4} (3 SE: [{:.4}, {:.4}]), ESS {:.1} of {}, {} betas, {:.1} s",

@@ -727,6 +727,18 @@ pub fn ais_log_z(
     runs: usize,
     seed: u64,
 ) -> Result<AisEstimate> {
+    ais_log_z_with(rbm, base_bias, betas, runs, seed, None)
+}
+
+/// [`ais_log_z`] reporting the intermediate distributions done to `progress`.
+pub fn ais_log_z_with(
+    rbm: &Rbm,
+    base_bias: &[f32],
+    betas: &[f64],
+    runs: usize,
+    seed: u64,
+    progress: Option<&crate::progress::Progress>,
+) -> Result<AisEstimate> {
     let (nv, nh) = (rbm.visible(), rbm.hidden());
     if base_bias.len() != nv {
         return Err(Error::Shape {
@@ -800,6 +812,11 @@ pub fn ais_log_z(
         }
         v = bernoulli(&pv, &mut rng);
         a = rbm.hidden_input(v.view());
+        if let Some(p) = progress
+            && k % 100 == 0
+        {
+            p.inc(100, None);
+        }
     }
     if lw.iter().any(|x| !x.is_finite()) {
         return Err(Error::Diverged("ais log-weights not finite".into()));
