@@ -133,6 +133,7 @@ pub fn run(a: &GibbsArgs, seed: u64) -> Result<()> {
     for p in pictures {
         println!("wrote {}", p.display());
     }
+    println!("report: {}", ebm::report::write_report(&a.out)?.display());
     Ok(())
 }
 

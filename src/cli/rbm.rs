@@ -384,6 +384,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             write_curve(dir, &curve)?;
         }
         println!("pictures: {}", dir.display());
+        println!("report: {}", ebm::report::write_report(dir)?.display());
     }
     Ok(())
 }

@@ -241,6 +241,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
         a.chains,
         a.draws
     );
+    println!("report: {}", ebm::report::write_report(&a.out)?.display());
     Ok(())
 }
 
