@@ -155,3 +155,18 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Report(a)) => report::run(&a),
     }
 }
+
+/// Set by Ctrl-C (SIGINT): the training loop finishes its step, checkpoints and exits.
+pub(crate) fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let g = f.clone();
+        // A second Ctrl-C during the checkpoint write is ignored; the handler may fail to
+        // install (another handler exists): then Ctrl-C keeps its default meaning.
+        let _ = ctrlc::set_handler(move || g.store(true, std::sync::atomic::Ordering::SeqCst));
+        f
+    })
+    .clone()
+}

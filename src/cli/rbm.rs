@@ -20,13 +20,13 @@ use ebm::{Error, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Largest hidden layer for which the exact log-likelihood is printed.
 const EXACT_HIDDEN: usize = 20;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[command(
     after_help = "Example:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 1 --batch 100 --lr 0.05 --lr-final 0.05 --save runs/rbm.safetensors --run runs/rbm"
 )]
@@ -61,16 +61,24 @@ pub struct TrainRbmArgs {
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// Folder for the pictures (created): filters.png, samples.png and, with
-    /// --ais-every, curve.csv and curve.png.
+    /// Run folder (created): model.safetensors and trainer.safetensors after every epoch
+    /// (atomic; what --resume needs), metrics.csv, run.json, filters.png, samples.png and,
+    /// with --ais-every, curve.csv and curve.png. Ctrl-C finishes the epoch, checkpoints
+    /// and exits.
     #[arg(long)]
     pub run: Option<PathBuf>,
+    /// Continue the run in this folder (written by --run): its model, momentum
+    /// velocities, PCD particles, config and data; --epochs, when larger than the saved
+    /// total, extends the run (the learning-rate schedule then stretches to the new total).
+    /// A resumed run reaches the same numbers as an uninterrupted one.
+    #[arg(long, conflicts_with = "run")]
+    pub resume: Option<PathBuf>,
     /// Block-Gibbs sweeps of the 100 chains drawn in samples.png.
     #[arg(long, default_value_t = 1000)]
     pub sample_sweeps: usize,
     /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
     /// average log-probability (needs --run).
-    #[arg(long, requires = "run")]
+    #[arg(long)]
     pub ais_every: Option<usize>,
     /// AIS runs per curve point.
     #[arg(long, default_value_t = 100)]
@@ -78,6 +86,9 @@ pub struct TrainRbmArgs {
     /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`).
     #[arg(long, default_value_t = 1000)]
     pub ais_betas: usize,
+    /// Stop after this epoch as if interrupted (tests of --resume).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 /// Chains drawn in samples.png.
@@ -274,6 +285,63 @@ fn load(data: &Option<PathBuf>, seed: u64) -> Result<(Array2<f32>, Array2<f32>, 
     }
 }
 
+/// The run-folder files.
+fn model_path(dir: &Path) -> PathBuf {
+    dir.join("model.safetensors")
+}
+fn trainer_path(dir: &Path) -> PathBuf {
+    dir.join("trainer.safetensors")
+}
+
+/// What a resumed run needs besides the checkpoints (saved as `run.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunInfo {
+    data: Option<PathBuf>,
+    seed: u64,
+    ais_every: Option<usize>,
+    ais_runs: usize,
+    ais_betas: usize,
+    sample_sweeps: usize,
+}
+
+/// The curve points already in `dir/curve.csv` up to `epoch` (a resumed run keeps them).
+fn read_curve(dir: &Path, epoch: usize) -> Vec<CurvePoint> {
+    let Ok(text) = std::fs::read_to_string(dir.join("curve.csv")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let g = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+            Some(CurvePoint {
+                epoch: f.first()?.parse().ok()?,
+                test: g(1)?,
+                lo: g(2)?,
+                hi: g(3)?,
+                train: g(4)?,
+            })
+        })
+        .filter(|p| p.epoch <= epoch)
+        .collect()
+}
+
+/// metrics.csv cut back to the epochs done (so a resumed run appends after them).
+fn metrics_upto(dir: &Path, epoch: usize) -> String {
+    let head = "epoch,seconds,recon_error,train_ll,test_ll,lr\n".to_string();
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else {
+        return head;
+    };
+    let mut out = head;
+    for l in text.lines().skip(1) {
+        if l.split(',').next().and_then(|e| e.parse::<usize>().ok()) <= Some(epoch) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let sampler = match a.sampler.as_str() {
         "cd" => Sampler::Cd { k: a.k },
@@ -294,26 +362,79 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if a.ais_every == Some(0) {
         return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
     }
+    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() {
+        return Err(Error::invalid(
+            "--ais-every",
+            "needs --run DIR (or --resume DIR)",
+        ));
+    }
     if a.sample_sweeps == 0 {
         return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
     }
-    let (train, test, what) = load(&a.data, seed)?;
-    if let Some(dir) = &a.run {
+    let run_dir = a.resume.clone().or_else(|| a.run.clone());
+    // A resumed run takes its data, seed and curve settings from run.json.
+    let info = match &a.resume {
+        Some(dir) => {
+            let p = dir.join("run.json");
+            let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+            let mut i: RunInfo = serde_json::from_str(&text)
+                .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
+            if a.data.is_some() {
+                i.data = a.data.clone();
+            }
+            i
+        }
+        None => RunInfo {
+            data: a.data.clone(),
+            seed,
+            ais_every: a.ais_every,
+            ais_runs: a.ais_runs,
+            ais_betas: a.ais_betas,
+            sample_sweeps: a.sample_sweeps,
+        },
+    };
+    let seed = info.seed;
+    let (train, test, what) = load(&info.data, seed)?;
+    if let Some(dir) = &run_dir {
         square_side(train.ncols())?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let cfg = RbmConfig {
-        sampler,
-        epochs: a.epochs,
-        batch_size: a.batch,
-        lr: a.lr,
-        lr_final: a.lr_final,
-        weight_decay: a.weight_decay,
-        seed,
-        ..RbmConfig::new(train.ncols(), a.hidden)
+    let (mut rbm, mut trainer, cfg) = match &a.resume {
+        Some(dir) => {
+            let state = ebm::nn::checkpoint::read_config(&trainer_path(dir))?;
+            let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone()).map_err(|e| {
+                Error::format(trainer_path(dir), format!("config field `rbm`: {e}"))
+            })?;
+            if a.epochs > cfg.epochs {
+                cfg.epochs = a.epochs;
+            }
+            let (trainer, rbm) = RbmTrainer::load_state(cfg.clone(), &trainer_path(dir))?;
+            rbm.check_visible(train.view())?;
+            eprintln!(
+                "resuming {} after epoch {} of {}",
+                dir.display(),
+                trainer.epoch(),
+                cfg.epochs
+            );
+            (rbm, trainer, cfg)
+        }
+        None => {
+            let cfg = RbmConfig {
+                sampler,
+                epochs: a.epochs,
+                batch_size: a.batch,
+                lr: a.lr,
+                lr_final: a.lr_final,
+                weight_decay: a.weight_decay,
+                seed,
+                ..RbmConfig::new(train.ncols(), a.hidden)
+            };
+            let rbm = RbmTrainer::init_model(&cfg, train.view())?;
+            let trainer = RbmTrainer::new(cfg.clone())?;
+            (rbm, trainer, cfg)
+        }
     };
-    let mut rbm = RbmTrainer::init_model(&cfg, train.view())?;
-    let mut trainer = RbmTrainer::new(cfg.clone())?;
+    let done = trainer.epoch();
     eprintln!(
         "data: {what}, {} train / {} test images",
         train.nrows(),
@@ -323,7 +444,8 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         "config: {}",
         serde_json::to_string(&cfg).expect("config serializes")
     );
-    let exact = a.hidden <= EXACT_HIDDEN.min(MAX_EXACT_UNITS);
+    let hidden = cfg.hidden;
+    let exact = hidden <= EXACT_HIDDEN.min(MAX_EXACT_UNITS);
     let ll = |rbm: &Rbm| -> Result<(f64, f64)> {
         let log_z = rbm.log_z_exact()?;
         Ok((
@@ -331,22 +453,45 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             rbm.mean_log_prob(test.view(), log_z)?,
         ))
     };
+    let mut metrics = String::new();
+    let mut curve = Vec::new();
+    if let Some(dir) = &run_dir {
+        let p = dir.join("run.json");
+        let text = serde_json::to_string_pretty(&info).expect("run info serializes");
+        ebm::nn::checkpoint::write_atomic(&p, text.as_bytes())?;
+        metrics = metrics_upto(dir, done);
+        curve = read_curve(dir, done);
+        if a.resume.is_none() {
+            rbm.save(&model_path(dir), &cfg)?;
+            trainer.save_state(&rbm, &trainer_path(dir))?;
+        }
+    }
     println!(
         "{:>5} {:>10} {:>12} {:>12} {:>8}",
         "epoch", "recon", "train LL", "test LL", "seconds"
     );
-    if exact {
+    if exact && done == 0 {
         let (tr, te) = ll(&rbm)?;
         println!("{:>5} {:>10} {tr:>12.3} {te:>12.3} {:>8}", 0, "-", "-");
     }
     let base = ebm::models::rbm::base_rate_bias(train.view());
-    let mut curve = Vec::new();
-    for e in 1..=a.epochs {
+    let stop = super::interrupt_flag();
+    let curve_args = TrainRbmArgs {
+        ais_runs: info.ais_runs,
+        ais_betas: info.ais_betas,
+        ..a.clone()
+    };
+    for e in done + 1..=cfg.epochs {
         let t = Instant::now();
         let s = match trainer.train_epoch(&mut rbm, train.view()) {
             Ok(s) => s,
             Err(err @ Error::Diverged(_)) => {
-                if let Some(p) = &a.save {
+                if let Some(dir) = &run_dir {
+                    eprintln!(
+                        "stopping; the last good checkpoint is {}",
+                        model_path(dir).display()
+                    );
+                } else if let Some(p) = &a.save {
                     eprintln!("stopping; the last good checkpoint is {}", p.display());
                 }
                 return Err(err);
@@ -354,8 +499,12 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             Err(err) => return Err(err),
         };
         let secs = t.elapsed().as_secs_f64();
+        let (tr, te) = if exact {
+            ll(&rbm)?
+        } else {
+            (f64::NAN, f64::NAN)
+        };
         if exact {
-            let (tr, te) = ll(&rbm)?;
             println!(
                 "{e:>5} {:>10.3} {tr:>12.3} {te:>12.3} {secs:>8.2}",
                 s.recon_error
@@ -369,20 +518,58 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         if let Some(p) = &a.save {
             rbm.save(p, &cfg)?;
         }
-        if let Some(every) = a.ais_every
-            && (e % every == 0 || e == a.epochs)
+        if let Some(every) = info.ais_every
+            && (e % every == 0 || e == cfg.epochs)
         {
-            curve.push(curve_point(&rbm, a, &base, (&train, &test), e, seed)?);
+            curve.push(curve_point(
+                &rbm,
+                &curve_args,
+                &base,
+                (&train, &test),
+                e,
+                seed,
+            )?);
+            if let Some(dir) = &run_dir {
+                write_curve(dir, &curve)?;
+            }
+        }
+        if let Some(dir) = &run_dir {
+            let f = |x: f64| {
+                if x.is_finite() {
+                    format!("{x:.6}")
+                } else {
+                    String::new()
+                }
+            };
+            metrics.push_str(&format!(
+                "{e},{secs:.4},{:.6},{},{},{}\n",
+                s.recon_error,
+                f(tr),
+                f(te),
+                s.lr
+            ));
+            ebm::nn::checkpoint::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
+            // trainer.safetensors holds the model too, in one atomic file: what
+            // --resume reads; model.safetensors is the checkpoint for `ebm eval rbm`.
+            trainer.save_state(&rbm, &trainer_path(dir))?;
+            rbm.save(&model_path(dir), &cfg)?;
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst) || a.stop_after == Some(e) {
+            match &run_dir {
+                Some(dir) => println!(
+                    "interrupted at the end of epoch {e}: checkpoint written; continue with --resume {}",
+                    dir.display()
+                ),
+                None => println!("interrupted at the end of epoch {e}"),
+            }
+            return Ok(());
         }
     }
     if let Some(p) = &a.save {
         println!("checkpoint: {}", p.display());
     }
-    if let Some(dir) = &a.run {
-        pictures(dir, &rbm, &trainer, &test, a.sample_sweeps, seed)?;
-        if !curve.is_empty() {
-            write_curve(dir, &curve)?;
-        }
+    if let Some(dir) = &run_dir {
+        pictures(dir, &rbm, &trainer, &test, info.sample_sweeps, seed)?;
         println!("pictures: {}", dir.display());
         println!("report: {}", ebm::report::write_report(dir)?.display());
     }

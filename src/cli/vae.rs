@@ -239,21 +239,6 @@ fn batch_rng(seed: u64, e: usize, j: usize) -> Xoshiro256PlusPlus {
     )
 }
 
-/// Set by Ctrl-C (SIGINT): the training loop finishes its step, checkpoints and exits.
-fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
-        std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let f = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let g = f.clone();
-        // A second Ctrl-C during the checkpoint write is ignored; the handler may fail to
-        // install (another handler exists): then Ctrl-C keeps its default meaning.
-        let _ = ctrlc::set_handler(move || g.store(true, std::sync::atomic::Ordering::SeqCst));
-        f
-    })
-    .clone()
-}
-
 /// The random stream of epoch `e` (so a resumed run draws what an uninterrupted one would).
 fn epoch_rng(seed: u64, e: usize) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ (e as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
@@ -565,7 +550,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         "epoch", "train loss", "test loss", "test KL", "seconds"
     );
     let start = Instant::now();
-    let stop = interrupt_flag();
+    let stop = super::interrupt_flag();
     let n_batches = data.train.nrows().div_ceil(batch);
     for e in first..=a.epochs {
         let lr_e = lr_at(&schedule, lr, e, sched_epochs);

@@ -41,7 +41,22 @@ pub const MAX_EXACT_UNITS: usize = 24;
 pub use crate::gibbs::softplus;
 
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    crate::nn::fastmath::sigmoid(x)
+}
+
+/// `x <- sigmoid(x + bias)` on every row of `a` (`[n, bias.len()]`, standard layout), in
+/// one vectorized sweep.
+fn bias_sigmoid(mut a: Array2<f32>, bias: &[f32]) -> Array2<f32> {
+    let w = bias.len().max(1);
+    let s = a.as_slice_mut().expect("fresh array");
+    crate::nn::simd::dispatch(|| {
+        for row in s.chunks_exact_mut(w) {
+            for (x, &c) in row.iter_mut().zip(bias) {
+                *x = crate::nn::fastmath::sigmoid(*x + c);
+            }
+        }
+    });
+    a
 }
 
 /// A Bernoulli-Bernoulli RBM.
@@ -137,7 +152,8 @@ impl Rbm {
         self.w.view2()
     }
 
-    fn check_visible(&self, v: ArrayView2<f32>) -> Result<()> {
+    /// An error naming both shapes unless `v` has one column per visible unit.
+    pub fn check_visible(&self, v: ArrayView2<f32>) -> Result<()> {
         if v.ncols() != self.visible() {
             return Err(Error::Shape {
                 what: "rbm visible batch".into(),
@@ -177,7 +193,9 @@ impl Rbm {
     /// `p(h = 1 | v) = sigmoid(c + v W)`, `[n, hidden]`.
     pub fn hidden_probs(&self, v: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_visible(v)?;
-        Ok(self.hidden_input(v).mapv_into(sigmoid))
+        let mut a = Array2::zeros((v.nrows(), self.hidden())); // [n, H]
+        matmul(v, self.weights(), a.view_mut(), false, gemm_parallelism()); // [n,V]x[V,H] -> [n,H]
+        Ok(bias_sigmoid(a, &self.c.value))
     }
 
     /// `p(v = 1 | h) = sigmoid(b + W h)`, `[n, visible]`.
@@ -189,7 +207,15 @@ impl Rbm {
                 found: h.shape().to_vec(),
             });
         }
-        Ok(self.visible_input(h).mapv_into(sigmoid))
+        let mut a = Array2::zeros((h.nrows(), self.visible())); // [n, V]
+        matmul(
+            h,
+            self.weights().t(),
+            a.view_mut(),
+            false,
+            gemm_parallelism(),
+        ); // [n,H]x[H,V] -> [n,V]
+        Ok(bias_sigmoid(a, &self.b.value))
     }
 
     /// `F(v) = -b.v - sum_j softplus(c_j + v.W_:j)` per row, in f64 (nats).
@@ -362,6 +388,90 @@ fn bernoulli(p: &Array2<f32>, rng: &mut Rng) -> Array2<f32> {
     p.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)))
 }
 
+/// The weight part of the log-likelihood gradient, `<v p(h|v)^T>_data -
+/// <v p(h|v)^T>_model`, as one product over the stacked batches:
+/// `[v0; vk]^T [ph0 / m; -phk / n]`, `[V, m + n] x [m + n, H] -> [V, H]` (one pass over
+/// `W`'s shape instead of two, and a deeper inner dimension for the GEMM).
+fn weight_gradient<'a>(
+    v0: ArrayView2<'a, f32>,
+    ph0: ArrayView2<'a, f32>,
+    vk: ArrayView2<'a, f32>,
+    phk: ArrayView2<'a, f32>,
+) -> Array2<f32> {
+    let (m, n) = (v0.nrows().max(1) as f32, vk.nrows().max(1) as f32);
+    let v = ndarray::concatenate(Axis(0), &[v0, vk]).expect("same visible width"); // [m+n, V]
+    let mut p = ndarray::concatenate(Axis(0), &[ph0, phk]).expect("same hidden width"); // [m+n, H]
+    let split = ph0.nrows();
+    p.slice_mut(ndarray::s![..split, ..])
+        .mapv_inplace(|x| x / m);
+    p.slice_mut(ndarray::s![split.., ..])
+        .mapv_inplace(|x| -x / n);
+    let mut g = Array2::zeros((v0.ncols(), ph0.ncols())); // [V, H]
+    matmul(v.t(), p.view(), g.view_mut(), false, gemm_parallelism()); // [V,m+n]x[m+n,H] -> [V,H]
+    g
+}
+
+/// The random stream of epoch `e` of a run seeded with `seed`.
+fn epoch_rng(seed: u64, e: usize) -> Rng {
+    Rng::seed_from_u64(seed ^ 0x5eed_07b3 ^ (e as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
+}
+
+/// The trainer's tensors as named parameters (for the safetensors file).
+struct TrainerTensors {
+    model: Rbm,
+    vel_w: Param,
+    vel_b: Param,
+    vel_c: Param,
+    chains: Option<Param>,
+}
+
+impl TrainerTensors {
+    /// Tensors shaped like `t`'s, the velocities' values copied (all but `W`'s).
+    fn of(t: &RbmTrainer, model: Rbm) -> Self {
+        let (v, h) = (t.config.visible, t.config.hidden);
+        TrainerTensors {
+            model,
+            vel_w: Param::new(vec![v, h], vec![0.0; v * h]),
+            vel_b: Param::new(vec![v], t.vel.b.clone()),
+            vel_c: Param::new(vec![h], t.vel.c.clone()),
+            chains: t
+                .chains
+                .as_ref()
+                .map(|c| Param::new(vec![c.nrows(), c.ncols()], c.iter().copied().collect())),
+        }
+    }
+}
+
+impl Parameters for TrainerTensors {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        self.model.visit_mut(f);
+        f(&mut self.vel_w);
+        f(&mut self.vel_b);
+        f(&mut self.vel_c);
+        if let Some(c) = self.chains.as_mut() {
+            f(c);
+        }
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        self.model.visit_named(&format!("{prefix}model."), f);
+        f(&format!("{prefix}velocity.w"), &self.vel_w);
+        f(&format!("{prefix}velocity.b"), &self.vel_b);
+        f(&format!("{prefix}velocity.c"), &self.vel_c);
+        if let Some(c) = self.chains.as_ref() {
+            f(&format!("{prefix}chains"), c);
+        }
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.model.visit_named_mut(&format!("{prefix}model."), f);
+        f(&format!("{prefix}velocity.w"), &mut self.vel_w);
+        f(&format!("{prefix}velocity.b"), &mut self.vel_b);
+        f(&format!("{prefix}velocity.c"), &mut self.vel_c);
+        if let Some(c) = self.chains.as_mut() {
+            f(&format!("{prefix}chains"), c);
+        }
+    }
+}
+
 /// How the model term of the gradient is sampled.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -525,6 +635,59 @@ impl RbmTrainer {
         self.epoch
     }
 
+    /// Save the model and what training needs besides it (epochs done, the momentum
+    /// velocities, the PCD particles) to `path`, in one file written atomically:
+    /// [`RbmTrainer::load_state`] continues the run as if uninterrupted.
+    pub fn save_state(&self, rbm: &Rbm, path: &Path) -> Result<()> {
+        let mut st = TrainerTensors::of(self, rbm.clone());
+        st.vel_w.value = self.vel.w.iter().copied().collect();
+        let cfg = serde_json::json!({
+            "model": "rbm-trainer",
+            "epoch": self.epoch,
+            "chains": self.chains.as_ref().map(|c| c.nrows()),
+            "rbm": self.config,
+        });
+        checkpoint::save(path, &st, &cfg)
+    }
+
+    /// The trainer for `config` and the model, continuing from the state saved by
+    /// [`RbmTrainer::save_state`] (same visible and hidden sizes).
+    pub fn load_state(config: RbmConfig, path: &Path) -> Result<(Self, Rbm)> {
+        let mut t = RbmTrainer::new(config)?;
+        let cfg = checkpoint::read_config(path)?;
+        if cfg.get("model").and_then(|m| m.as_str()) != Some("rbm-trainer") {
+            return Err(Error::format(
+                path,
+                "config field `model` is not \"rbm-trainer\"",
+            ));
+        }
+        let epoch = cfg
+            .get("epoch")
+            .and_then(|e| e.as_u64())
+            .ok_or_else(|| Error::format(path, "config field `epoch` missing"))?;
+        let rows = cfg
+            .get("chains")
+            .and_then(|c| c.as_u64())
+            .map(|c| c as usize);
+        if let Some(r) = rows {
+            t.chains = Some(Array2::zeros((r, t.config.visible)));
+        }
+        let (v, h) = (t.config.visible, t.config.hidden);
+        let blank = Rbm::from_parts(Array2::zeros((v, h)), vec![0.0; v], vec![0.0; h]);
+        let mut st = TrainerTensors::of(&t, blank);
+        checkpoint::load(path, &mut st)?;
+        t.vel.w = Array2::from_shape_vec((v, h), st.vel_w.value).expect("checked shape");
+        t.vel.b = st.vel_b.value;
+        t.vel.c = st.vel_c.value;
+        if let (Some(c), Some(p)) = (t.chains.as_mut(), st.chains) {
+            c.as_slice_mut()
+                .expect("fresh array")
+                .copy_from_slice(&p.value);
+        }
+        t.epoch = epoch as usize;
+        Ok((t, st.model))
+    }
+
     /// The PCD fantasy particles `[chains, visible]` (binary), once an update has made
     /// them; `None` for CD.
     pub fn chains(&self) -> Option<ArrayView2<'_, f32>> {
@@ -552,13 +715,15 @@ impl RbmTrainer {
         } else {
             cfg.momentum_final
         };
+        // Each epoch has its own random stream, so a run resumed from a checkpoint after
+        // epoch e draws exactly what the uninterrupted run would.
+        self.rng = epoch_rng(cfg.seed, self.epoch);
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut self.rng);
         let mut recon = 0.0f64;
         for idx in order.chunks(cfg.batch_size) {
             let v0 = data.select(Axis(0), idx); // [m, V]
             let ph0 = rbm.hidden_probs(v0.view())?; // [m, H]
-            let pos = rbm.phase(v0.view(), ph0.view());
             let h0 = bernoulli(&ph0, &mut self.rng);
             let pv = rbm.visible_probs(h0.view())?; // [m, V]
             recon += (&pv - &v0).iter().map(|&d| f64::from(d * d)).sum::<f64>();
@@ -593,23 +758,25 @@ impl RbmTrainer {
                     (v, ph)
                 }
             };
-            let neg = rbm.phase(vk.view(), phk.view());
+            let gw = weight_gradient(v0.view(), ph0.view(), vk.view(), phk.view()); // [V, H]
+            let mean = |a: &Array2<f32>| a.mean_axis(Axis(0)).expect("non-empty batch").to_vec();
+            let (pos_b, pos_c, neg_b, neg_c) = (mean(&v0), mean(&ph0), mean(&vk), mean(&phk));
             // v <- momentum v + lr (pos - neg - decay W); theta += v
             let w = &mut rbm.w.value;
             let vw = self.vel.w.as_slice_mut().expect("standard layout");
-            let (pw, nw) = (
-                pos.w.as_slice().expect("standard layout"),
-                neg.w.as_slice().expect("standard layout"),
-            );
-            for i in 0..w.len() {
-                vw[i] = momentum * vw[i] + lr * (pw[i] - nw[i] - cfg.weight_decay * w[i]);
-                w[i] += vw[i];
-            }
+            let gw = gw.as_slice().expect("standard layout");
+            let decay = cfg.weight_decay;
+            crate::nn::simd::dispatch(|| {
+                for ((w, v), &g) in w.iter_mut().zip(vw.iter_mut()).zip(gw) {
+                    *v = momentum * *v + lr * (g - decay * *w);
+                    *w += *v;
+                }
+            });
             for (p, (v, (a, b))) in rbm
                 .b
                 .value
                 .iter_mut()
-                .zip(self.vel.b.iter_mut().zip(pos.b.iter().zip(&neg.b)))
+                .zip(self.vel.b.iter_mut().zip(pos_b.iter().zip(&neg_b)))
             {
                 *v = momentum * *v + lr * (a - b);
                 *p += *v;
@@ -618,7 +785,7 @@ impl RbmTrainer {
                 .c
                 .value
                 .iter_mut()
-                .zip(self.vel.c.iter_mut().zip(pos.c.iter().zip(&neg.c)))
+                .zip(self.vel.c.iter_mut().zip(pos_c.iter().zip(&neg_c)))
             {
                 *v = momentum * *v + lr * (a - b);
                 *p += *v;
