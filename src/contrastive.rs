@@ -251,6 +251,7 @@ pub struct ContrastiveTrainer {
     power: Vec<Vec<f32>>,
     /// Grid negatives: the distribution of the last rebuild.
     grid: Option<GridSampler>,
+    grid_eval: Option<GridEval>,
 }
 
 impl ContrastiveTrainer {
@@ -315,6 +316,7 @@ impl ContrastiveTrainer {
             last_negatives: Array2::zeros((0, dim)),
             power: Vec::new(),
             grid: None,
+            grid_eval: None,
             cfg,
         })
     }
@@ -391,8 +393,11 @@ impl ContrastiveTrainer {
             }
             Negatives::Grid => {
                 if self.grid.is_none() || self.step % self.cfg.grid_refresh == 0 {
-                    let bounds = ([self.cfg.noise_lo; 2], [self.cfg.noise_hi; 2]);
-                    self.grid = Some(GridSampler::new(&self.energy, bounds, self.cfg.grid_cells)?);
+                    let (lo, hi, n) = (self.cfg.noise_lo, self.cfg.noise_hi, self.cfg.grid_cells);
+                    let ev = self.grid_eval.get_or_insert_with(|| {
+                        GridEval::new(&self.energy.net, ([lo; 2], [hi; 2]), n)
+                    });
+                    self.grid = Some(ev.sampler(&self.energy.net)?);
                 }
                 let init = self
                     .grid
@@ -508,12 +513,30 @@ impl GridSampler {
     /// NaN or `-inf` energies, or an all-`+inf` grid.
     pub fn new(energy: &dyn Energy, bounds: Box2, n: usize) -> Result<Self> {
         let g = neg_energy_grid(energy, 1.0, bounds, n)?; // [n, n] of -E
-        let g = g.as_slice().expect("standard layout");
+        Self::from_neg_energies(g.as_slice().expect("standard layout"), bounds, n)
+    }
+
+    /// The same from `-E` at the midpoints already computed, row-major `[n * n]` (row
+    /// `iy` at `y`, column `ix` at `x`, as [`crate::exact2d::neg_energy_grid`] lays them).
+    pub fn from_neg_energies(g: &[f64], bounds: Box2, n: usize) -> Result<Self> {
+        if g.len() != n * n {
+            return Err(Error::Shape {
+                what: "grid negatives: -E at the midpoints".into(),
+                expected: vec![n * n],
+                found: vec![g.len()],
+            });
+        }
+        if let Some(i) = g.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+            return Err(Error::invalid(
+                "grid negatives",
+                format!("energy {} at grid cell {i}", -g[i]),
+            ));
+        }
         let lse = crate::gibbs::log_sum_exp(g);
         if !lse.is_finite() {
             return Err(Error::invalid(
                 "grid negatives",
-                format!("{}: logsumexp(-E) over the grid is {lse}", energy.name()),
+                format!("logsumexp(-E) over the grid is {lse}"),
             ));
         }
         let mut acc = 0.0;
@@ -550,6 +573,55 @@ impl GridSampler {
             row[1] = self.lo[1] + (iy as f64 + rng.r#gen::<f64>()) * self.h[1];
         }
         out
+    }
+}
+
+/// The trainer's grid: the midpoints in f32 and a workspace kept across updates, so the
+/// forward pass over the `n^2` midpoints (blocks of [`GRID_BLOCK`] rows) allocates
+/// nothing per update (fresh multi-megabyte buffers every update cost more in page faults
+/// than the arithmetic).
+struct GridEval {
+    n: usize,
+    bounds: Box2,
+    /// Midpoints, `[n * n, 2]`, row-major over (iy, ix).
+    points: Array2<f32>,
+    ws: crate::nn::sequential::Workspace,
+    neg_e: Vec<f64>,
+}
+
+/// Rows per forward call of the grid evaluation.
+const GRID_BLOCK: usize = 4096;
+
+impl GridEval {
+    fn new(net: &crate::nn::Sequential, bounds: Box2, n: usize) -> Self {
+        let (lo, hi) = bounds;
+        let h = [(hi[0] - lo[0]) / n as f64, (hi[1] - lo[1]) / n as f64];
+        let points = Array2::from_shape_fn((n * n, 2), |(k, c)| {
+            let i = if c == 0 { k % n } else { k / n };
+            (lo[c] + (i as f64 + 0.5) * h[c]) as f32
+        });
+        GridEval {
+            n,
+            bounds,
+            points,
+            ws: net.workspace(GRID_BLOCK.min(n * n)),
+            neg_e: vec![0.0; n * n],
+        }
+    }
+
+    /// The sampler for the energy `net` gives now.
+    fn sampler(&mut self, net: &crate::nn::Sequential) -> Result<GridSampler> {
+        for (pts, out) in self
+            .points
+            .axis_chunks_iter(Axis(0), GRID_BLOCK)
+            .zip(self.neg_e.chunks_mut(GRID_BLOCK))
+        {
+            let e = net.forward(pts, &mut self.ws, crate::nn::Parallelism::None); // [rows, 1]
+            out.iter_mut()
+                .zip(e.iter())
+                .for_each(|(o, &v)| *o = -(v as f64));
+        }
+        GridSampler::from_neg_energies(&self.neg_e, self.bounds, self.n)
     }
 }
 
