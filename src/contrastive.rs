@@ -183,7 +183,7 @@ pub struct ContrastiveConfig {
 }
 
 fn default_grid_cells() -> usize {
-    256
+    128
 }
 
 fn default_grid_refresh() -> usize {

@@ -222,7 +222,7 @@ fn an_old_config_without_the_grid_fields_still_loads() {
     o.remove("grid_cells").expect("serialized");
     o.remove("grid_refresh").expect("serialized");
     let c: ContrastiveConfig = serde_json::from_value(v).unwrap();
-    assert_eq!((c.grid_cells, c.grid_refresh), (256, 1));
+    assert_eq!((c.grid_cells, c.grid_refresh), (128, 1));
     assert_eq!(c.negatives, Negatives::Persistent);
 }
 
