@@ -392,7 +392,7 @@ impl ContrastiveTrainer {
                 (n, a, restarted)
             }
             Negatives::Grid => {
-                if self.grid.is_none() || self.step % self.cfg.grid_refresh == 0 {
+                if self.grid.is_none() || self.step.is_multiple_of(self.cfg.grid_refresh) {
                     let (lo, hi, n) = (self.cfg.noise_lo, self.cfg.noise_hi, self.cfg.grid_cells);
                     let ev = self.grid_eval.get_or_insert_with(|| {
                         GridEval::new(&self.energy.net, ([lo; 2], [hi; 2]), n)

@@ -16,7 +16,9 @@ use rand::SeedableRng;
 /// Sample mean `[2]`, covariance `[2, 2]` (divided by `n`) and the standard errors of
 /// each: `sd / sqrt(n)` for the means, `sd((x_i - m_i)(x_j - m_j)) / sqrt(n)` for the
 /// covariance entries.
-fn moments(x: &Array2<f64>) -> ([f64; 2], [[f64; 2]; 2], [f64; 2], [[f64; 2]; 2]) {
+type Moments = ([f64; 2], [[f64; 2]; 2], [f64; 2], [[f64; 2]; 2]);
+
+fn moments(x: &Array2<f64>) -> Moments {
     let n = x.nrows() as f64;
     let m = [0, 1].map(|i| x.column(i).sum() / n);
     let mut c = [[0.0; 2]; 2];
