@@ -490,6 +490,7 @@ pub fn contrastive(
         max_gap: 1e4,
         ema: 0.0,
         spectral_norm: false,
+        ..ContrastiveConfig::default()
     };
     let spec = MlpSpec {
         in_dim: 2,

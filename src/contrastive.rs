@@ -15,9 +15,12 @@
 //! Negatives ([`Negatives`]): short-run Langevin from noise (Nijkamp et al. 2019),
 //! persistent chains kept in a replay buffer with a fraction restarted from noise (PCD,
 //! Tieleman 2008; Du and Mordatch 2019), or contrastive divergence CD-k (chains started
-//! at the data, Hinton 2002).
+//! at the data, Hinton 2002), or, in 2-D, exact draws from the model's Gibbs density
+//! discretized on a grid ([`GridSampler`]): no Markov chain at all, so the second
+//! expectation of the NLL gradient is estimated without the chains' bias.
 
 use crate::energy::{Energy, MlpSpec, NeuralEnergy};
+use crate::exact2d::{Box2, neg_energy_grid};
 use crate::mcmc::{Info, Kernel, Langevin, Noise, ReplayBuffer, Rng, State};
 use crate::nn::Parameters;
 use crate::nn::optim::{OptimConfig, Optimizer, clip_grad_norm};
@@ -112,6 +115,10 @@ pub enum Negatives {
     Persistent,
     /// CD-k: `steps` Langevin steps from the data batch.
     ContrastiveDivergence,
+    /// Exact draws from the model's Gibbs density discretized on a
+    /// `grid_cells x grid_cells` grid over the noise box ([`GridSampler`], 2-D only),
+    /// rebuilt every `grid_refresh` updates, then `steps` Langevin steps (0 allowed).
+    Grid,
 }
 
 impl Negatives {
@@ -120,9 +127,10 @@ impl Negatives {
             "short-run" | "shortrun" | "langevin" => Ok(Negatives::ShortRun),
             "pcd" | "persistent" => Ok(Negatives::Persistent),
             "cd" | "cd-k" => Ok(Negatives::ContrastiveDivergence),
+            "grid" => Ok(Negatives::Grid),
             other => Err(Error::invalid(
                 "negatives",
-                format!("unknown sampler '{other}' (choose short-run, pcd, cd)"),
+                format!("unknown sampler '{other}' (choose short-run, pcd, cd, grid)"),
             )),
         }
     }
@@ -132,7 +140,8 @@ impl Negatives {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContrastiveConfig {
     pub negatives: Negatives,
-    /// Langevin steps per update.
+    /// Langevin steps per update (>= 1, except for grid negatives, where 0 means the
+    /// exact grid draws are the negatives).
     pub mcmc_steps: usize,
     /// Langevin step `eps` (`y <- y - eps dE/dy + sqrt(2 eps) xi`).
     pub step_size: f64,
@@ -141,7 +150,8 @@ pub struct ContrastiveConfig {
     /// Replay buffer size and restart probability (persistent chains).
     pub buffer: usize,
     pub restart: f64,
-    /// Noise box for fresh chains: uniform over `[lo, hi]^2`.
+    /// Noise box for fresh chains: uniform over `[lo, hi]^2` (also the grid negatives'
+    /// box).
     pub noise_lo: f64,
     pub noise_hi: f64,
     /// `alpha` of the energy-magnitude penalty.
@@ -163,6 +173,21 @@ pub struct ContrastiveConfig {
     /// 1-Lipschitz and the energy cannot grow steeper than the activations allow.
     #[serde(default)]
     pub spectral_norm: bool,
+    /// Grid negatives: cells per axis of the grid over the noise box.
+    #[serde(default = "default_grid_cells")]
+    pub grid_cells: usize,
+    /// Grid negatives: rebuild the grid's distribution every this many updates (1: every
+    /// update; in between, the draws come from the energy of the last rebuild).
+    #[serde(default = "default_grid_refresh")]
+    pub grid_refresh: usize,
+}
+
+fn default_grid_cells() -> usize {
+    128
+}
+
+fn default_grid_refresh() -> usize {
+    1
 }
 
 impl Default for ContrastiveConfig {
@@ -189,6 +214,8 @@ impl Default for ContrastiveConfig {
             max_gap: 1e4,
             ema: 0.995,
             spectral_norm: false,
+            grid_cells: default_grid_cells(),
+            grid_refresh: default_grid_refresh(),
         }
     }
 }
@@ -222,14 +249,27 @@ pub struct ContrastiveTrainer {
     pub last_negatives: Array2<f64>,
     /// Power-iteration vectors `v` (input side) per Linear weight.
     power: Vec<Vec<f32>>,
+    /// Grid negatives: the distribution of the last rebuild.
+    grid: Option<GridSampler>,
+    grid_eval: Option<GridEval>,
 }
 
 impl ContrastiveTrainer {
     pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
-        if cfg.batch == 0 || cfg.mcmc_steps == 0 {
+        let grid = cfg.negatives == Negatives::Grid;
+        if cfg.batch == 0 || (cfg.mcmc_steps == 0 && !grid) {
             return Err(Error::invalid(
                 "contrastive",
-                "batch and mcmc steps must be >= 1",
+                "batch and mcmc steps must be >= 1 (0 mcmc steps only with grid negatives)",
+            ));
+        }
+        if grid && (spec.in_dim != 2 || cfg.grid_cells < 8 || cfg.grid_refresh == 0) {
+            return Err(Error::invalid(
+                "grid negatives",
+                format!(
+                    "need a 2-D energy (got {}-D), grid cells >= 8 (got {}) and grid refresh >= 1 (got {})",
+                    spec.in_dim, cfg.grid_cells, cfg.grid_refresh
+                ),
             ));
         }
         crate::mcmc::Langevin::mala(cfg.step_size, 1.0)?;
@@ -275,6 +315,8 @@ impl ContrastiveTrainer {
             step: 0,
             last_negatives: Array2::zeros((0, dim)),
             power: Vec::new(),
+            grid: None,
+            grid_eval: None,
             cfg,
         })
     }
@@ -310,7 +352,13 @@ impl ContrastiveTrainer {
             k.step(&self.energy, &mut state, &mut self.rng, &mut info)?;
             acc += info.mean_acceptance();
         }
-        Ok((state.position, acc / self.cfg.mcmc_steps as f64))
+        // No moves (grid negatives with 0 steps): nothing was rejected.
+        let acc = if self.cfg.mcmc_steps == 0 {
+            1.0
+        } else {
+            acc / self.cfg.mcmc_steps as f64
+        };
+        Ok((state.position, acc))
     }
 
     /// One update on a data batch `[batch, dim]`.
@@ -342,6 +390,26 @@ impl ContrastiveTrainer {
                     .expect("buffer")
                     .put_back(&idx, n.view())?;
                 (n, a, restarted)
+            }
+            Negatives::Grid => {
+                if self.grid.is_none() || self.step.is_multiple_of(self.cfg.grid_refresh) {
+                    let (lo, hi, n) = (self.cfg.noise_lo, self.cfg.noise_hi, self.cfg.grid_cells);
+                    let ev = self.grid_eval.get_or_insert_with(|| {
+                        GridEval::new(&self.energy.net, ([lo; 2], [hi; 2]), n)
+                    });
+                    self.grid = Some(ev.sampler(&self.energy.net)?);
+                }
+                let init = self
+                    .grid
+                    .as_ref()
+                    .expect("built above")
+                    .draw(b, &mut self.rng);
+                let (n, a) = if self.cfg.mcmc_steps > 0 {
+                    self.run_chains(init)?
+                } else {
+                    (init, 1.0)
+                };
+                (n, a, b)
             }
         };
         self.energy.zero_param_grad();
@@ -410,6 +478,150 @@ impl ContrastiveTrainer {
         let r = self.run_chains(init);
         self.cfg.mcmc_steps = keep;
         Ok(r?.0)
+    }
+}
+
+/// Exact sampling from a 2-D energy's Gibbs density discretized on a grid.
+///
+/// The NLL gradient is `dL/dw = E_data[dE_w/dw] - E_{y ~ p_w}[dE_w/dw]` with
+/// `p_w(y) = exp(-E_w(y)) / Z_w` (beta 1). In 2-D the second expectation needs no
+/// Markov chain: on the `n x n` cells of a box `B` (sides `h_x, h_y`, midpoints `c_i`),
+/// `p_w` is replaced by the piecewise-constant density
+/// `q_w(y) = exp(-E_w(c_i)) / sum_j exp(-E_w(c_j)) / (h_x h_y)` for `y` in cell `i`,
+/// `log q_i = -E_i - logsumexp_j(-E_j)` (f64), which tends to `p_w` restricted to `B` as
+/// `h -> 0` (the midpoint rule of [`crate::exact2d`]). A draw picks cell `i` with
+/// probability `q_i` (inverse CDF: a binary search on the cumulative sum) and a uniform
+/// point inside it, so draws are exact and independent for `q_w`; the estimate of
+/// `E_{p_w}[dE_w/dw]` is biased only by the discretization (`O(h)` for the jitter's
+/// piecewise-constant law) and by the mass of `p_w` outside `B`. The energies at the
+/// `n^2` midpoints come from one batched forward pass per block of grid rows
+/// ([`crate::exact2d::neg_energy_grid`]; no gradient).
+#[derive(Clone, Debug)]
+pub struct GridSampler {
+    lo: [f64; 2],
+    h: [f64; 2],
+    n: usize,
+    /// `sum_{j <= i} q_j` over the cells in row-major order (row `iy`, column `ix`).
+    cum: Vec<f64>,
+    /// `log Z` of the discretized density over the box: `logsumexp(-E) + log(h_x h_y)`.
+    pub log_z: f64,
+}
+
+impl GridSampler {
+    /// Evaluate `energy` at the midpoints of `n x n` cells over `bounds` and tabulate
+    /// the cumulative cell probabilities. Errors: a non-2-D energy, an empty box, `n < 8`,
+    /// NaN or `-inf` energies, or an all-`+inf` grid.
+    pub fn new(energy: &dyn Energy, bounds: Box2, n: usize) -> Result<Self> {
+        let g = neg_energy_grid(energy, 1.0, bounds, n)?; // [n, n] of -E
+        Self::from_neg_energies(g.as_slice().expect("standard layout"), bounds, n)
+    }
+
+    /// The same from `-E` at the midpoints already computed, row-major `[n * n]` (row
+    /// `iy` at `y`, column `ix` at `x`, as [`crate::exact2d::neg_energy_grid`] lays them).
+    pub fn from_neg_energies(g: &[f64], bounds: Box2, n: usize) -> Result<Self> {
+        if g.len() != n * n {
+            return Err(Error::Shape {
+                what: "grid negatives: -E at the midpoints".into(),
+                expected: vec![n * n],
+                found: vec![g.len()],
+            });
+        }
+        if let Some(i) = g.iter().position(|v| v.is_nan() || *v == f64::INFINITY) {
+            return Err(Error::invalid(
+                "grid negatives",
+                format!("energy {} at grid cell {i}", -g[i]),
+            ));
+        }
+        let lse = crate::gibbs::log_sum_exp(g);
+        if !lse.is_finite() {
+            return Err(Error::invalid(
+                "grid negatives",
+                format!("logsumexp(-E) over the grid is {lse}"),
+            ));
+        }
+        let mut acc = 0.0;
+        let cum = g
+            .iter()
+            .map(|v| {
+                acc += (v - lse).exp();
+                acc
+            })
+            .collect();
+        let (lo, hi) = bounds;
+        let h = [(hi[0] - lo[0]) / n as f64, (hi[1] - lo[1]) / n as f64];
+        Ok(GridSampler {
+            lo,
+            h,
+            n,
+            cum,
+            log_z: lse + (h[0] * h[1]).ln(),
+        })
+    }
+
+    /// `count` independent draws, `[count, 2]`: a cell by inverse CDF, then a uniform
+    /// point inside it.
+    pub fn draw(&self, count: usize, rng: &mut Rng) -> Array2<f64> {
+        use rand::Rng as _;
+        let total = *self.cum.last().expect("n >= 8 cells");
+        let last = self.cum.len() - 1;
+        let mut out = Array2::zeros((count, 2)); // [count, 2]
+        for mut row in out.rows_mut() {
+            let u = total * rng.r#gen::<f64>();
+            let k = self.cum.partition_point(|&c| c <= u).min(last);
+            let (iy, ix) = (k / self.n, k % self.n);
+            row[0] = self.lo[0] + (ix as f64 + rng.r#gen::<f64>()) * self.h[0];
+            row[1] = self.lo[1] + (iy as f64 + rng.r#gen::<f64>()) * self.h[1];
+        }
+        out
+    }
+}
+
+/// The trainer's grid: the midpoints in f32 and a workspace kept across updates, so the
+/// forward pass over the `n^2` midpoints (blocks of [`GRID_BLOCK`] rows) allocates
+/// nothing per update (fresh multi-megabyte buffers every update cost more in page faults
+/// than the arithmetic).
+struct GridEval {
+    n: usize,
+    bounds: Box2,
+    /// Midpoints, `[n * n, 2]`, row-major over (iy, ix).
+    points: Array2<f32>,
+    ws: crate::nn::sequential::Workspace,
+    neg_e: Vec<f64>,
+}
+
+/// Rows per forward call of the grid evaluation.
+const GRID_BLOCK: usize = 4096;
+
+impl GridEval {
+    fn new(net: &crate::nn::Sequential, bounds: Box2, n: usize) -> Self {
+        let (lo, hi) = bounds;
+        let h = [(hi[0] - lo[0]) / n as f64, (hi[1] - lo[1]) / n as f64];
+        let points = Array2::from_shape_fn((n * n, 2), |(k, c)| {
+            let i = if c == 0 { k % n } else { k / n };
+            (lo[c] + (i as f64 + 0.5) * h[c]) as f32
+        });
+        GridEval {
+            n,
+            bounds,
+            points,
+            ws: net.workspace(GRID_BLOCK.min(n * n)),
+            neg_e: vec![0.0; n * n],
+        }
+    }
+
+    /// The sampler for the energy `net` gives now.
+    fn sampler(&mut self, net: &crate::nn::Sequential) -> Result<GridSampler> {
+        for (pts, out) in self
+            .points
+            .axis_chunks_iter(Axis(0), GRID_BLOCK)
+            .zip(self.neg_e.chunks_mut(GRID_BLOCK))
+        {
+            let e = net.forward(pts, &mut self.ws, crate::nn::Parallelism::None); // [rows, 1]
+            out.iter_mut()
+                .zip(e.iter())
+                .for_each(|(o, &v)| *o = -(v as f64));
+        }
+        GridSampler::from_neg_energies(&self.neg_e, self.bounds, self.n)
     }
 }
 

@@ -18,10 +18,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  ebm train toy --dataset 8gaussians --updates 6000 --out runs/toy-8g\n  (exact test NLL about 3.0 nats vs data entropy 2.83; KL about 0.15)"
-)]
-#[command(
-    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians"
+    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians\n  ebm train toy --dataset rings --negatives grid   # KL about 0.04 (PCD: 0.70)"
 )]
 pub struct TrainToyArgs {
     /// 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
@@ -29,25 +26,38 @@ pub struct TrainToyArgs {
     pub dataset: String,
     #[arg(long, default_value_t = 6000)]
     pub updates: usize,
-    /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data).
+    /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data),
+    /// grid (exact draws from the model's density discretized on a grid over the data
+    /// set's box, then --langevin-steps MALA steps).
     #[arg(long, default_value = "pcd")]
     pub negatives: String,
-    /// Langevin (MALA) steps per update.
-    #[arg(long, default_value_t = 20)]
-    pub langevin_steps: usize,
+    /// Langevin (MALA) steps per update [default: 20; 0 with --negatives grid].
+    #[arg(long)]
+    pub langevin_steps: Option<usize>,
+    /// Grid negatives: cells per axis of the sampling grid.
+    #[arg(long, default_value_t = 128)]
+    pub grid_cells: usize,
+    /// Grid negatives: recompute the grid's density every this many updates.
+    #[arg(long, default_value_t = 1)]
+    pub grid_refresh: usize,
     #[arg(long, default_value_t = 0.02)]
     pub step_size: f64,
-    /// alpha of the penalty alpha (E(data)^2 + E(neg)^2).
-    #[arg(long, default_value_t = 0.001)]
-    pub energy_l2: f64,
+    /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
+    /// --negatives grid].
+    #[arg(long)]
+    pub energy_l2: Option<f64>,
     /// AdamW weight decay.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Spectral normalization (projection) of every Linear layer.
     #[arg(long)]
     pub spectral_norm: bool,
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
+    /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Halve the learning rate at these fractions of the run (none: "").
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
+    pub lr_decay_at: Vec<f64>,
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
     #[arg(long, value_delimiter = ',', default_value = "128,128")]
@@ -89,19 +99,33 @@ pub struct CanyonArgs {
     pub out: PathBuf,
 }
 
-fn config(a: &TrainToyArgs) -> Result<(MlpSpec, ContrastiveConfig)> {
+fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfig)> {
+    let negatives = Negatives::from_name(&a.negatives)?;
+    let grid = negatives == Negatives::Grid;
+    // Grid negatives cover the box the exact evaluation integrates over.
+    let (noise_lo, noise_hi) = if grid {
+        let (lo, hi) = data.support_box();
+        (lo[0], hi[0])
+    } else {
+        let d = ContrastiveConfig::default();
+        (d.noise_lo, d.noise_hi)
+    };
     let spec = MlpSpec {
         in_dim: 2,
         hidden: a.hidden.clone(),
         activation: ActivationKind::Silu,
     };
     let cfg = ContrastiveConfig {
-        negatives: Negatives::from_name(&a.negatives)?,
-        mcmc_steps: a.langevin_steps,
+        negatives,
+        mcmc_steps: a.langevin_steps.unwrap_or(if grid { 0 } else { 20 }),
+        grid_cells: a.grid_cells,
+        grid_refresh: a.grid_refresh,
+        noise_lo,
+        noise_hi,
         step_size: a.step_size,
-        energy_l2: a.energy_l2,
+        energy_l2: a.energy_l2.unwrap_or(if grid { 0.0 } else { 0.001 }),
         optim: OptimConfig::AdamW {
-            lr: a.lr,
+            lr: a.lr.unwrap_or(if grid { 3e-3 } else { 1e-3 }),
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
@@ -138,12 +162,22 @@ fn line(p: &EvalPoint) -> String {
 
 pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
     let data = ToyData::from_name(&a.dataset)?;
-    let (spec, cfg) = config(a)?;
+    let (spec, cfg) = config(a, &data)?;
+    if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
+        return Err(Error::invalid(
+            "--lr-decay-at",
+            format!(
+                "{:?}: fractions of the run must be in [0, 1]",
+                a.lr_decay_at
+            ),
+        ));
+    }
     let run = ToyRunConfig {
         updates: a.updates,
         eval_every: a.eval_every,
         train_size: a.train_size,
         grid: a.grid,
+        lr_decay_at: a.lr_decay_at.clone(),
         ..ToyRunConfig::default()
     };
     let out = a
