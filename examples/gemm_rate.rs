@@ -1,7 +1,7 @@
-//! GEMM throughput of this machine at the VAE's shapes, through `ebm::nn::matmul`
-//! (the `gemm` crate on the arrays' strides), for 1 thread and all threads.
-//! Expected on a 2-core x86-64 with AVX2: about 60-70 GFLOP/s on one thread and
-//! 95-120 on two.
+//! GEMM throughput of this machine at the VAE's, the sampler's and the RBM's shapes,
+//! through `ebm::nn::matmul` (the `gemm` crate on the arrays' strides), for 1 thread and
+//! all threads. Expected on a 2-core x86-64 with AVX2: about 60-70 GFLOP/s on one thread
+//! and 95-120 on two; with AVX-512 (Zen 5): about 210-235 and 290-440.
 //!
 //! Run: `cargo run --release --example gemm_rate`
 
@@ -37,6 +37,9 @@ fn main() {
             (128, 400, 784, false, "decoder bprop  dY W4"),
             (400, 128, 784, false, "weight grad    dY^T X"),
             (256, 128, 128, true, "sampler tile   128x128"),
+            (100, 784, 500, false, "rbm hidden     v W"),
+            (100, 500, 784, true, "rbm visible    h W^T"),
+            (784, 200, 500, false, "rbm gradient   [v0;vk]^T P"),
         ] {
             let one = rate(m, k, n, t, Parallelism::None);
             let all = rate(m, k, n, t, Parallelism::Rayon(threads));

@@ -3,8 +3,8 @@
 //! table (rank-normalized R-hat, bulk/tail ESS, MCSE); a PNG of the draws for 2-D
 //! targets.
 //!
-//! Expected: `ebm sample --target banana --kernel hmc` gives means near (0, 0) and
-//! standard deviations near (10, 4.36) (Var = (100, 19)), R-hat <= 1.01.
+//! Expected: `ebm sample --target banana --kernel hmc --draws 4000` gives means near
+//! (0, 0) and standard deviations near (10, 4.36) (Var = (100, 19)), R-hat <= 1.01.
 
 use clap::{Args, ValueEnum};
 use ebm::diagnostics::{SamplerStats, SummaryTable, summarize};
@@ -39,10 +39,7 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  ebm sample --target banana --kernel hmc --chains 4 --warmup 1000 --draws 1000 --out runs/banana\n  (means near (0, 0), std near (10, 4.36), R-hat <= 1.01)"
-)]
-#[command(
-    after_help = "Example:\n  ebm sample --target banana --kernel nuts --chains 4     # means near (0, 0), R-hat <= 1.01"
+    after_help = "Examples:\n  ebm sample --target banana --kernel hmc --chains 4 --warmup 1000 --draws 4000 --out runs/banana\n  (means near (0, 0), std near (10, 4.4), R-hat <= 1.01; with 1,000 draws R-hat is 1.00-1.04 by seed)\n  ebm sample --target t1 --kernel nuts --chains 4     # 100-d Gaussian: R-hat <= 1.01"
 )]
 pub struct SampleArgs {
     /// Built-in target: t1|gaussian (100-d), t2|banana, t3|funnel (10-d),
@@ -157,6 +154,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
             draws: a.draws,
             thin: a.thin,
             seed,
+            progress: true,
             ..SampleConfig::default()
         };
         let tr = mcmc::sample(kernel.as_mut(), energy.as_ref(), init, &cfg)?;

@@ -295,6 +295,9 @@ pub struct SampleConfig {
     /// Estimate a diagonal inverse mass matrix in Stan's windows (kernels that use one).
     pub adapt_mass: bool,
     pub seed: u64,
+    /// Show a progress bar (stderr; a log line per interval off a terminal; nothing
+    /// under `--quiet`) over the warm-up and the draws.
+    pub progress: bool,
 }
 
 impl Default for SampleConfig {
@@ -306,6 +309,7 @@ impl Default for SampleConfig {
             adapt_step_size: true,
             adapt_mass: true,
             seed: 0,
+            progress: false,
         }
     }
 }
@@ -378,8 +382,26 @@ pub fn sample(
     let target = target.unwrap_or(0.8);
     let mut da = DualAveraging::new(kernel.step_size(), target);
     let mut welford = WelfordVariance::new(d);
+    let total = (cfg.warmup + cfg.draws) as u64;
+    let bar = cfg
+        .progress
+        .then(|| crate::progress::Progress::new(total, kernel.name()));
+    // The message is refreshed about 100 times per run, not at every transition.
+    let every = (total / 100).max(1);
+    let tick = |t: u64, msg: &dyn Fn() -> String| {
+        if let Some(b) = &bar {
+            b.inc(1, (t % every == 0).then(msg));
+        }
+    };
     for t in 0..cfg.warmup {
         kernel.step(energy, &mut state, &mut rng, &mut info)?;
+        tick(t as u64, &|| {
+            format!(
+                "warm-up, step {:.3e}, acceptance {:.2}",
+                kernel.step_size(),
+                info.mean_acceptance()
+            )
+        });
         grad_evals += info.grad_evals;
         warmup_divergences += info.divergences();
         if adapt_step {
@@ -421,6 +443,12 @@ pub fn sample(
             divergences += info.divergences();
             transitions += 1;
         }
+        tick((cfg.warmup + s) as u64, &|| {
+            format!(
+                "draws, acceptance {:.2}, divergences {divergences}",
+                acc / transitions as f64
+            )
+        });
         draws
             .index_axis_mut(ndarray::Axis(1), s)
             .assign(&state.position);
@@ -429,6 +457,9 @@ pub fn sample(
             .iter_mut()
             .zip(&state.energy)
             .for_each(|(o, &e)| *o = e);
+    }
+    if let Some(b) = &bar {
+        b.finish();
     }
     Ok(Trace {
         draws,
