@@ -478,6 +478,8 @@ fn train_toy_writes_the_run_folder_and_eval_reproduces_its_numbers() {
     for f in [
         "energy.safetensors",
         "metrics.csv",
+        "metrics.jsonl",
+        "config.json",
         "density.png",
         "energy.png",
         "samples.png",

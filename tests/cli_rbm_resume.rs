@@ -82,6 +82,19 @@ fn interrupted_pcd_run_resumes_bit_for_bit() {
     }
     assert_eq!(metrics(&a), metrics(&b));
     assert_eq!(metrics(&a).len(), 6, "header and 5 epochs");
+    // metrics.jsonl: one line per epoch, the same recon errors as the CSV.
+    let jl = String::from_utf8(read(&b, "metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = jl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3, 4, 5]);
+    let cfg: serde_json::Value = serde_json::from_slice(&read(&b, "config.json")).unwrap();
+    assert_eq!(cfg["rbm"]["hidden"], 12);
     let _ = std::fs::remove_dir_all(&root);
 }
 

@@ -62,7 +62,8 @@ pub struct TrainRbmArgs {
     #[arg(long)]
     pub save: Option<PathBuf>,
     /// Run folder (created): model.safetensors and trainer.safetensors after every epoch
-    /// (atomic; what --resume needs), metrics.csv, run.json, filters.png, samples.png and,
+    /// (atomic; what --resume needs), config.json, metrics.csv and metrics.jsonl,
+    /// run.json, filters.png, samples.png and,
     /// with --ais-every, curve.csv and curve.png. Ctrl-C finishes the epoch, checkpoints
     /// and exits.
     #[arg(long)]
@@ -342,6 +343,22 @@ fn metrics_upto(dir: &Path, epoch: usize) -> String {
     out
 }
 
+/// metrics.jsonl cut back to the epochs done.
+fn jsonl_upto(dir: &Path, epoch: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
+        return String::new();
+    };
+    text.lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["epoch"].as_u64())
+                .is_some_and(|e| e as usize <= epoch)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let sampler = match a.sampler.as_str() {
         "cd" => Sampler::Cd { k: a.k },
@@ -454,12 +471,21 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         ))
     };
     let mut metrics = String::new();
+    let mut jsonl = String::new();
     let mut curve = Vec::new();
     if let Some(dir) = &run_dir {
         let p = dir.join("run.json");
         let text = serde_json::to_string_pretty(&info).expect("run info serializes");
         ebm::nn::checkpoint::write_atomic(&p, text.as_bytes())?;
+        // The resolved configuration (what the report shows).
+        let resolved =
+            serde_json::json!({"model": "rbm", "rbm": &cfg, "run": &info, "data": &what});
+        ebm::nn::checkpoint::write_atomic(
+            &dir.join("config.json"),
+            &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+        )?;
         metrics = metrics_upto(dir, done);
+        jsonl = jsonl_upto(dir, done);
         curve = read_curve(dir, done);
         if a.resume.is_none() {
             rbm.save(&model_path(dir), &cfg)?;
@@ -549,6 +575,23 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 s.lr
             ));
             ebm::nn::checkpoint::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
+            let num = |x: f64| {
+                if x.is_finite() {
+                    serde_json::json!(x)
+                } else {
+                    serde_json::Value::Null
+                }
+            };
+            jsonl.push_str(
+                &(serde_json::json!({
+                    "epoch": e, "seconds": secs, "recon_error": s.recon_error,
+                    "train_ll": num(tr), "test_ll": num(te), "lr": s.lr,
+                    "unit": "nats per image",
+                })
+                .to_string()
+                    + "\n"),
+            );
+            ebm::nn::checkpoint::write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
             // trainer.safetensors holds the model too, in one atomic file: what
             // --resume reads; model.safetensors is the checkpoint for `ebm eval rbm`.
             trainer.save_state(&rbm, &trainer_path(dir))?;

@@ -89,6 +89,7 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             lr_decay_at: vec![0.5, 0.75],
             batch: 256,
             hidden: vec![128, 128],
+            activation: "silu".into(),
             train_size: None,
             eval_every: if a.quick { 100 } else { 1000 },
             grid: if a.quick { 96 } else { 256 },

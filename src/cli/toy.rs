@@ -62,6 +62,11 @@ pub struct TrainToyArgs {
     pub batch: usize,
     #[arg(long, value_delimiter = ',', default_value = "128,128")]
     pub hidden: Vec<usize>,
+    /// Hidden-layer activation: silu, relu, leaky-relu (slope 0.2), elu, tanh, softplus.
+    /// Langevin negatives need a smooth energy (silu, elu, tanh, softplus); grid
+    /// negatives take any, and relu draws sharper edges.
+    #[arg(long, default_value = "silu")]
+    pub activation: String,
     /// A finite training set of this many points (default: fresh points every update).
     #[arg(long)]
     pub train_size: Option<usize>,
@@ -99,6 +104,24 @@ pub struct CanyonArgs {
     pub out: PathBuf,
 }
 
+/// The activation named on the command line.
+fn activation(name: &str) -> Result<ActivationKind> {
+    Ok(match name {
+        "silu" => ActivationKind::Silu,
+        "relu" => ActivationKind::Relu,
+        "leaky-relu" | "leaky_relu" => ActivationKind::LeakyRelu { slope: 0.2 },
+        "elu" => ActivationKind::Elu { alpha: 1.0 },
+        "tanh" => ActivationKind::Tanh,
+        "softplus" => ActivationKind::Softplus,
+        other => {
+            return Err(Error::invalid(
+                "--activation",
+                format!("`{other}` is not one of silu, relu, leaky-relu, elu, tanh, softplus"),
+            ));
+        }
+    })
+}
+
 fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfig)> {
     let negatives = Negatives::from_name(&a.negatives)?;
     let grid = negatives == Negatives::Grid;
@@ -113,7 +136,7 @@ fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfi
     let spec = MlpSpec {
         in_dim: 2,
         hidden: a.hidden.clone(),
-        activation: ActivationKind::Silu,
+        activation: activation(&a.activation)?,
     };
     let cfg = ContrastiveConfig {
         negatives,
@@ -185,6 +208,16 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/toy-{}", data.name())));
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    // The resolved configuration, written before training so a stopped run still says
+    // what it was.
+    let resolved = serde_json::json!({
+        "model": "toy-ebm", "dataset": data.name(), "seed": seed,
+        "energy": &spec, "training": &cfg, "run": &run,
+    });
+    ebm::nn::checkpoint::write_atomic(
+        &out.join("config.json"),
+        &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+    )?;
     let mut r = train(&data, spec, cfg, &run, seed, |p| println!("{}", line(p)))?;
     r.trainer.model().save(&out.join("energy.safetensors"))?;
     let mut csv = String::from(
@@ -209,6 +242,12 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         ));
     }
     ebm::nn::checkpoint::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    let jsonl: String = r
+        .curve
+        .iter()
+        .map(|p| serde_json::to_string(p).expect("metrics serialize") + "\n")
+        .collect();
+    ebm::nn::checkpoint::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())?;
     figures(&out, &data, &mut r)?;
     let f = &r.final_eval;
     println!(
