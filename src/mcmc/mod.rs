@@ -390,7 +390,7 @@ pub fn sample(
     let every = (total / 100).max(1);
     let tick = |t: u64, msg: &dyn Fn() -> String| {
         if let Some(b) = &bar {
-            b.inc(1, (t % every == 0).then(msg));
+            b.inc(1, t.is_multiple_of(every).then(msg));
         }
     };
     for t in 0..cfg.warmup {
