@@ -640,3 +640,45 @@ fn train_rbm_run_folder_has_filters_samples_and_the_ais_curve() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Grid negatives take a piecewise-linear (ReLU) energy: 500 updates on the checkerboard
+/// beat the uniform density over its box, whose KL to the data is log 2 (the squares
+/// cover half the box).
+#[test]
+fn relu_energy_with_grid_negatives_beats_the_uniform_box_on_checkerboard() {
+    let out = tmpdir("toy-relu");
+    let o = ebm(&[
+        "--threads",
+        "1",
+        "--quiet",
+        "train",
+        "toy",
+        "--dataset",
+        "checkerboard",
+        "--negatives",
+        "grid",
+        "--activation",
+        "relu",
+        "--updates",
+        "500",
+        "--eval-every",
+        "500",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (s, e) = text(&o);
+    assert!(o.status.success(), "{e}");
+    let kl: f64 = s
+        .split("KL(p_data || p_model) ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no KL in {s}"));
+    assert!(kl < 0.9 * std::f64::consts::LN_2, "KL {kl} not below log 2");
+    let cfg = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(cfg.contains("\"relu\""), "{cfg}");
+    let o = ebm(&["train", "toy", "--activation", "swish"]);
+    let (_, e) = text(&o);
+    assert!(!o.status.success() && e.contains("--activation") && e.contains("swish"));
+    let _ = std::fs::remove_dir_all(&out);
+}
