@@ -50,6 +50,9 @@ pub struct ToyRunConfig {
     pub grid: usize,
     /// Halve the learning rate at these fractions of the run.
     pub lr_decay_at: Vec<f64>,
+    /// Save the evaluated model here (atomically) at every evaluation point, so a run
+    /// that diverges keeps its last good checkpoint (its error names it).
+    pub checkpoint: Option<std::path::PathBuf>,
 }
 
 impl Default for ToyRunConfig {
@@ -61,6 +64,7 @@ impl Default for ToyRunConfig {
             test_size: 20_000,
             grid: 256,
             lr_decay_at: vec![0.5, 0.75],
+            checkpoint: None,
         }
     }
 }
@@ -133,22 +137,37 @@ pub fn train(
     let clock = Instant::now();
     let mut order: Vec<usize> = (0..train.as_ref().map_or(0, |t| t.nrows())).collect();
     let mut rng = <crate::mcmc::Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0x0dd);
+    let mut saved_at: Option<usize> = None;
     for i in 0..run.updates {
         let frac = i as f64 / run.updates as f64;
         let decays = run.lr_decay_at.iter().filter(|&&f| frac >= f).count();
         t.set_lr(base_lr * 0.5f32.powi(decays as i32));
-        last = match &train {
+        let step = match &train {
             Some(tr) => {
                 use rand::seq::SliceRandom;
                 order.shuffle(&mut rng);
                 let b = batch.min(tr.nrows());
                 let rows: Array2<f64> = Array2::from_shape_fn((b, 2), |(r, c)| tr[[order[r], c]]); // [b, 2]
-                t.step(rows.view())?
+                t.step(rows.view())
             }
             None => {
                 let k = i % per;
-                t.step(stream.slice(s![k * batch..(k + 1) * batch, ..]))?
+                t.step(stream.slice(s![k * batch..(k + 1) * batch, ..]))
             }
+        };
+        last = match step {
+            Ok(m) => m,
+            Err(Error::Diverged(msg)) => {
+                return Err(Error::Diverged(match (&run.checkpoint, saved_at) {
+                    (Some(p), Some(n)) => format!(
+                        "{msg}; the last good checkpoint is {} (update {n})",
+                        p.display()
+                    ),
+                    (Some(_), None) => format!("{msg}; no checkpoint yet (none was saved before)"),
+                    _ => msg,
+                }));
+            }
+            Err(e) => return Err(e),
         };
         if (i + 1) % run.eval_every == 0 || i + 1 == run.updates {
             let ev = exact2d::evaluate(t.model(), 1.0, data, test.view(), run.grid)?;
@@ -174,6 +193,10 @@ pub fn train(
             };
             on_eval(&p);
             curve.push(p);
+            if let Some(path) = &run.checkpoint {
+                t.model().save(path)?;
+                saved_at = Some(i + 1);
+            }
         }
     }
     let seconds = clock.elapsed().as_secs_f64();

@@ -354,3 +354,52 @@ fn spectral_projection_makes_every_layer_one_lipschitz() {
         }
     });
 }
+
+/// A toy run that diverges keeps its last good checkpoint: the error names it and the
+/// update it was saved at, and the file loads with finite energies.
+#[test]
+fn a_diverging_toy_run_keeps_its_last_good_checkpoint() {
+    use ebm::toy::ToyData;
+    use ebm::toy_ebm::{ToyRunConfig, train};
+    let dir = std::env::temp_dir().join(format!("ebm-toy-diverge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ckpt = dir.join("energy.safetensors");
+    let spec = MlpSpec {
+        in_dim: 2,
+        hidden: vec![16],
+        activation: ActivationKind::Silu,
+    };
+    let cfg = ContrastiveConfig {
+        negatives: Negatives::ShortRun,
+        energy_l2: 0.0,
+        max_gap: 5.0,
+        optim: ebm::nn::optim::OptimConfig::adam(0.5),
+        clip: 0.0,
+        batch: 64,
+        ema: 0.0,
+        ..ContrastiveConfig::default()
+    };
+    let run = ToyRunConfig {
+        updates: 500,
+        eval_every: 1,
+        test_size: 200,
+        grid: 32,
+        checkpoint: Some(ckpt.clone()),
+        ..ToyRunConfig::default()
+    };
+    let err = match train(&ToyData::EightGaussians, spec, cfg, &run, 4, |_| {}) {
+        Ok(_) => panic!("an unregularized run with lr 0.5 should diverge"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("diverged at step"), "{err}");
+    assert!(
+        err.contains("last good checkpoint") && err.contains("energy.safetensors"),
+        "{err}"
+    );
+    let saved = NeuralEnergy::load(&ckpt).expect("the checkpoint loads");
+    let y = Array2::from_shape_fn((8, 2), |(i, j)| i as f64 * 0.3 - j as f64);
+    let mut e = vec![0.0; 8];
+    saved.energy(y.view(), &mut e);
+    assert!(e.iter().all(|v| v.is_finite()), "{e:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,6 +58,14 @@ pub struct TrainRbmArgs {
     /// L2 penalty on the weights.
     #[arg(long, default_value_t = 2e-4)]
     pub weight_decay: f32,
+    /// Momentum of the parameter updates for the first --momentum-switch epochs.
+    #[arg(long, default_value_t = 0.5)]
+    pub momentum: f32,
+    /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum_final: f32,
+    #[arg(long, default_value_t = 5)]
+    pub momentum_switch: usize,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
     #[arg(long)]
     pub save: Option<PathBuf>,
@@ -443,6 +451,9 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 lr: a.lr,
                 lr_final: a.lr_final,
                 weight_decay: a.weight_decay,
+                momentum: a.momentum,
+                momentum_final: a.momentum_final,
+                momentum_switch: a.momentum_switch,
                 seed,
                 ..RbmConfig::new(train.ncols(), a.hidden)
             };

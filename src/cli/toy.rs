@@ -207,6 +207,10 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/toy-{}", data.name())));
+    let run = ToyRunConfig {
+        checkpoint: Some(out.join("energy.safetensors")),
+        ..run
+    };
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     // The resolved configuration, written before training so a stopped run still says
     // what it was.

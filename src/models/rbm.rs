@@ -567,6 +567,17 @@ impl RbmConfig {
                 ));
             }
         }
+        for (name, m) in [
+            ("momentum", self.momentum),
+            ("momentum_final", self.momentum_final),
+        ] {
+            if m >= 1.0 {
+                return Err(Error::invalid(
+                    name,
+                    format!("{m} must be below 1 (the updates would grow without bound)"),
+                ));
+            }
+        }
         Ok(())
     }
 
