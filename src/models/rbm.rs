@@ -164,18 +164,15 @@ impl Rbm {
         Ok(())
     }
 
-    /// `c + v W`: the hidden pre-activations, `[n, hidden]`.
-    pub fn hidden_input(&self, v: ArrayView2<f32>) -> Array2<f32> {
+    /// `v W`, `[n, hidden]` (no bias).
+    fn hidden_product(&self, v: ArrayView2<f32>) -> Array2<f32> {
         let mut a = Array2::zeros((v.nrows(), self.hidden()));
         matmul(v, self.weights(), a.view_mut(), false, gemm_parallelism()); // [n,V]x[V,H] -> [n,H]
-        a.rows_mut()
-            .into_iter()
-            .for_each(|mut r| r.iter_mut().zip(&self.c.value).for_each(|(x, c)| *x += c));
         a
     }
 
-    /// `b + h W^T`: the visible pre-activations, `[n, visible]`.
-    pub fn visible_input(&self, h: ArrayView2<f32>) -> Array2<f32> {
+    /// `h W^T`, `[n, visible]` (no bias).
+    fn visible_product(&self, h: ArrayView2<f32>) -> Array2<f32> {
         let mut a = Array2::zeros((h.nrows(), self.visible()));
         matmul(
             h,
@@ -184,6 +181,21 @@ impl Rbm {
             false,
             gemm_parallelism(),
         ); // [n,H]x[H,V] -> [n,V]
+        a
+    }
+
+    /// `c + v W`: the hidden pre-activations, `[n, hidden]`.
+    pub fn hidden_input(&self, v: ArrayView2<f32>) -> Array2<f32> {
+        let mut a = self.hidden_product(v);
+        a.rows_mut()
+            .into_iter()
+            .for_each(|mut r| r.iter_mut().zip(&self.c.value).for_each(|(x, c)| *x += c));
+        a
+    }
+
+    /// `b + h W^T`: the visible pre-activations, `[n, visible]`.
+    pub fn visible_input(&self, h: ArrayView2<f32>) -> Array2<f32> {
+        let mut a = self.visible_product(h);
         a.rows_mut()
             .into_iter()
             .for_each(|mut r| r.iter_mut().zip(&self.b.value).for_each(|(x, b)| *x += b));
@@ -193,9 +205,7 @@ impl Rbm {
     /// `p(h = 1 | v) = sigmoid(c + v W)`, `[n, hidden]`.
     pub fn hidden_probs(&self, v: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_visible(v)?;
-        let mut a = Array2::zeros((v.nrows(), self.hidden())); // [n, H]
-        matmul(v, self.weights(), a.view_mut(), false, gemm_parallelism()); // [n,V]x[V,H] -> [n,H]
-        Ok(bias_sigmoid(a, &self.c.value))
+        Ok(bias_sigmoid(self.hidden_product(v), &self.c.value))
     }
 
     /// `p(v = 1 | h) = sigmoid(b + W h)`, `[n, visible]`.
@@ -207,15 +217,7 @@ impl Rbm {
                 found: h.shape().to_vec(),
             });
         }
-        let mut a = Array2::zeros((h.nrows(), self.visible())); // [n, V]
-        matmul(
-            h,
-            self.weights().t(),
-            a.view_mut(),
-            false,
-            gemm_parallelism(),
-        ); // [n,H]x[H,V] -> [n,V]
-        Ok(bias_sigmoid(a, &self.b.value))
+        Ok(bias_sigmoid(self.visible_product(h), &self.b.value))
     }
 
     /// `F(v) = -b.v - sum_j softplus(c_j + v.W_:j)` per row, in f64 (nats).
