@@ -170,3 +170,20 @@ pub(crate) fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> 
     })
     .clone()
 }
+
+/// The lines of a metrics.jsonl file whose `epoch` is at most `epoch` (what a resumed run
+/// keeps); empty when the file is missing.
+pub(crate) fn jsonl_upto(path: &std::path::Path, epoch: usize) -> String {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    text.lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["epoch"].as_u64())
+                .is_some_and(|e| e as usize <= epoch)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}

@@ -351,22 +351,6 @@ fn metrics_upto(dir: &Path, epoch: usize) -> String {
     out
 }
 
-/// metrics.jsonl cut back to the epochs done.
-fn jsonl_upto(dir: &Path, epoch: usize) -> String {
-    let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) else {
-        return String::new();
-    };
-    text.lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["epoch"].as_u64())
-                .is_some_and(|e| e as usize <= epoch)
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let sampler = match a.sampler.as_str() {
         "cd" => Sampler::Cd { k: a.k },
@@ -496,7 +480,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
         )?;
         metrics = metrics_upto(dir, done);
-        jsonl = jsonl_upto(dir, done);
+        jsonl = super::jsonl_upto(&dir.join("metrics.jsonl"), done);
         curve = read_curve(dir, done);
         if a.resume.is_none() {
             rbm.save(&model_path(dir), &cfg)?;

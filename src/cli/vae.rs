@@ -379,18 +379,8 @@ fn truncate_metrics(dir: &Path, epoch: usize) -> Result<()> {
         .collect();
     checkpoint::write_atomic(&p, format!("{}\n", kept.join("\n")).as_bytes())?;
     let pj = dir.join("metrics.jsonl");
-    if let Ok(text) = std::fs::read_to_string(&pj) {
-        let kept: String = text
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<serde_json::Value>(l)
-                    .ok()
-                    .and_then(|v| v["epoch"].as_u64())
-                    .is_some_and(|e| e as usize <= epoch)
-            })
-            .map(|l| format!("{l}\n"))
-            .collect();
-        checkpoint::write_atomic(&pj, kept.as_bytes())?;
+    if pj.exists() {
+        checkpoint::write_atomic(&pj, super::jsonl_upto(&pj, epoch).as_bytes())?;
     }
     Ok(())
 }
