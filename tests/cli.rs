@@ -535,6 +535,10 @@ fn train_rbm_on_digits_raises_exact_log_likelihood() {
         &ebm(&["train", "rbm", "--sampler", "gibbs"]),
         &["--sampler"],
     );
+    one_line_error(
+        &ebm(&["train", "rbm", "--binarize", "sometimes"]),
+        &["--binarize", "sometimes"],
+    );
     // AIS on the saved model agrees with the exact log Z within 3 standard errors.
     let o = ebm(&[
         "eval",
@@ -624,7 +628,18 @@ fn train_rbm_run_folder_has_filters_samples_and_the_ais_curve() {
         assert!(r[1] < 0.0 && r[4] < 0.0, "{csv}");
     }
     // --ais-every needs --run; a zero is refused.
-    assert!(!ebm(&["train", "rbm", "--ais-every", "1"]).status.success());
+    assert!(
+        !ebm(&[
+            "train",
+            "rbm",
+            "--save",
+            "x.safetensors",
+            "--ais-every",
+            "1"
+        ])
+        .status
+        .success()
+    );
     one_line_error(
         &ebm(&[
             "train",

@@ -95,6 +95,140 @@ fn interrupted_pcd_run_resumes_bit_for_bit() {
     assert_eq!(epochs, vec![1, 2, 3, 4, 5]);
     let cfg: serde_json::Value = serde_json::from_slice(&read(&b, "config.json")).unwrap();
     assert_eq!(cfg["rbm"]["hidden"], 12);
+    // checkpoints/ keeps the last 3 epochs; best.safetensors is the epoch with the
+    // highest exact test log-likelihood in metrics.csv.
+    let mut kept: Vec<String> = std::fs::read_dir(b.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        ["epoch-000003", "epoch-000004", "epoch-000005"].map(|n| format!("{n}.safetensors"))
+    );
+    let rows: Vec<(u64, f64)> = std::fs::read_to_string(b.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect();
+    let top = rows
+        .iter()
+        .cloned()
+        .fold((0, f64::NEG_INFINITY), |a, r| if r.1 > a.1 { r } else { a });
+    let best: serde_json::Value = serde_json::from_slice(&read(&b, "best.json")).unwrap();
+    assert_eq!(best["epoch"].as_u64(), Some(top.0), "{best} vs {rows:?}");
+    assert!((best["test_logp"].as_f64().unwrap() - top.1).abs() < 1e-5);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `ebm train rbm` on the embedded digits, `epochs` PCD epochs of 24 hidden units.
+fn long_run(dir: &Path, epochs: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "--threads",
+        "1",
+        "--quiet",
+        "train",
+        "rbm",
+        "--hidden",
+        "24",
+        "--sampler",
+        "pcd",
+        "--epochs",
+        epochs,
+        "--sample-sweeps",
+        "5",
+        "--keep",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("--run".into());
+    v.push(dir.to_str().unwrap().into());
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn epochs_done(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// A run killed with SIGKILL (or stopped with SIGINT) in the middle of training loses at
+/// most the epoch it was in: `--resume` continues from the last checkpoint and finishes
+/// with the same model as the run that was never killed.
+#[test]
+fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
+    let root = tmpdir("kill");
+    let straight = root.join("straight");
+    let args = long_run(&straight, "300", &[]);
+    ok(&ebm(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    for (signal, name) in [("-9", "nine"), ("-INT", "int")] {
+        let dir = root.join(name);
+        let args = long_run(&dir, "300", &[]);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ebm"))
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for a few epochs, then signal the process while it is still training.
+        let t = std::time::Instant::now();
+        while epochs_done(&dir) < 20 && t.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let running = child.try_wait().unwrap().is_none();
+        let seen = epochs_done(&dir);
+        let _ = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        if running && seen < 300 {
+            if signal == "-9" {
+                assert!(!status.success(), "SIGKILL ends the process");
+            } else {
+                assert!(status.success(), "Ctrl-C exits cleanly");
+            }
+            assert!(epochs_done(&dir) < 300, "stopped before the end");
+            let o = ebm(&[
+                "--threads",
+                "1",
+                "--quiet",
+                "train",
+                "rbm",
+                "--resume",
+                dir.to_str().unwrap(),
+            ]);
+            ok(&o);
+            // It resumes from the last checkpoint: at most one epoch before the last
+            // epoch seen in metrics.csv (a kill can land between the two writes).
+            let err = String::from_utf8_lossy(&o.stderr);
+            let from: usize = err
+                .split("after epoch ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no resume line in {err}"));
+            assert!(
+                from + 1 >= seen,
+                "resumed after epoch {from}, {seen} were seen"
+            );
+        }
+        assert_eq!(epochs_done(&dir), 300);
+        for f in ["trainer.safetensors", "model.safetensors"] {
+            assert!(
+                read(&straight, f) == read(&dir, f),
+                "{f} differs after {name} and resume"
+            );
+        }
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
 

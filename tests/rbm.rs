@@ -332,3 +332,61 @@ fn bad_settings_are_errors() {
     assert!(ais_log_z(&rbm, &base, &[0.0, 0.5], 10, 0).is_err());
     assert!(ais_log_z(&rbm, &base[..3], &[0.0, 1.0], 10, 0).is_err());
 }
+
+/// The growing-k schedule: one more sweep every `k_ramp` epochs, capped at `k`; with
+/// `lr_over_k` the learning rate is divided by the current k.
+#[test]
+fn k_ramp_grows_k_and_divides_the_learning_rate() {
+    let cfg = RbmConfig {
+        sampler: Sampler::Cd { k: 25 },
+        k_ramp: 10,
+        lr: 0.05,
+        lr_final: 0.05,
+        lr_over_k: true,
+        epochs: 400,
+        ..RbmConfig::new(6, 3)
+    };
+    for (e, k) in [
+        (0, 1),
+        (9, 1),
+        (10, 2),
+        (19, 2),
+        (239, 24),
+        (240, 25),
+        (399, 25),
+    ] {
+        assert_eq!(cfg.k_at(e), k, "epoch {e}");
+        assert!((cfg.lr_at(e) - 0.05 / k as f32).abs() < 1e-9, "epoch {e}");
+    }
+    let fixed = RbmConfig {
+        sampler: Sampler::Pcd { k: 3, chains: 10 },
+        ..RbmConfig::new(6, 3)
+    };
+    assert_eq!(fixed.k_at(0), 3);
+    assert_eq!(fixed.k_at(1000), 3);
+}
+
+/// Dynamic binarization trains on `v0 ~ Bernoulli(x)`: on grey images of 0.5 everywhere
+/// the data term is binary, so the reconstruction error `||v0 - p(v | h)||^2` of a model
+/// near p(v) = 0.5 is about V / 4 per image; without it `v0 = 0.5` and the error is near 0.
+#[test]
+fn dynamic_binarization_draws_binary_batches_from_grey_levels() {
+    let nv = 40;
+    let grey = Array2::from_elem((200, nv), 0.5f32);
+    let recon = |binarize: bool| {
+        let cfg = RbmConfig {
+            binarize,
+            epochs: 1,
+            batch_size: 20,
+            lr: 1e-4,
+            lr_final: 1e-4,
+            ..RbmConfig::new(nv, 4)
+        };
+        let mut rbm = RbmTrainer::init_model(&cfg, grey.view()).unwrap();
+        let mut t = RbmTrainer::new(cfg).unwrap();
+        t.train_epoch(&mut rbm, grey.view()).unwrap().recon_error
+    };
+    let (with, without) = (recon(true), recon(false));
+    assert!((with - nv as f64 / 4.0).abs() < 0.05 * nv as f64, "{with}");
+    assert!(without < 0.01 * nv as f64, "{without}");
+}

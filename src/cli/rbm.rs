@@ -28,7 +28,7 @@ const EXACT_HIDDEN: usize = 20;
 
 #[derive(Args, Debug, Clone)]
 #[command(
-    after_help = "Example:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 1 --batch 100 --lr 0.05 --lr-final 0.05 --save runs/rbm.safetensors --run runs/rbm"
+    after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm"
 )]
 pub struct TrainRbmArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
@@ -40,9 +40,21 @@ pub struct TrainRbmArgs {
     /// Model term of the gradient: cd (chains start at the batch) or pcd (persistent).
     #[arg(long, default_value = "cd")]
     pub sampler: String,
-    /// Gibbs sweeps per update.
+    /// Gibbs sweeps per update (the most, with --k-ramp).
     #[arg(long, default_value_t = 1)]
     pub k: usize,
+    /// Grow k by one every E epochs, from 1 up to --k (Salakhutdinov and Murray's CD-25
+    /// schedule; 0: k from the start).
+    #[arg(long, default_value_t = 0)]
+    pub k_ramp: usize,
+    /// Divide the learning rate by the current k.
+    #[arg(long)]
+    pub lr_over_k: bool,
+    /// Training images: `once` (one Bernoulli draw of the grey levels, seeded, as the
+    /// test set) or `dynamic` (a fresh draw for every mini-batch). Evaluation always uses
+    /// the fixed draw.
+    #[arg(long, default_value = "once")]
+    pub binarize: String,
     /// PCD fantasy particles.
     #[arg(long, default_value_t = 100)]
     pub chains: usize,
@@ -69,13 +81,18 @@ pub struct TrainRbmArgs {
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// Run folder (created): model.safetensors and trainer.safetensors after every epoch
-    /// (atomic; what --resume needs), config.json, metrics.csv and metrics.jsonl,
-    /// run.json, filters.png, samples.png and,
-    /// with --ais-every, curve.csv and curve.png. Ctrl-C finishes the epoch, checkpoints
-    /// and exits.
+    /// Run folder (created; default runs/rbm unless --save is given): model.safetensors
+    /// and trainer.safetensors after every epoch (atomic; what --resume needs),
+    /// checkpoints/ (the last --keep epochs), best.safetensors (the highest test
+    /// log-probability so far: exact with at most 20 hidden units, else at the AIS
+    /// points), config.json, metrics.csv and metrics.jsonl, run.json, filters.png,
+    /// samples.png and, with --ais-every, curve.csv and curve.png. Ctrl-C finishes the
+    /// epoch, checkpoints and exits.
     #[arg(long)]
     pub run: Option<PathBuf>,
+    /// Keep the models of the last N epochs in DIR/checkpoints/ (0: none).
+    #[arg(long, default_value_t = 3)]
+    pub keep: usize,
     /// Continue the run in this folder (written by --run): its model, momentum
     /// velocities, PCD particles, config and data; --epochs, when larger than the saved
     /// total, extends the run (the learning-rate schedule then stretches to the new total).
@@ -267,12 +284,22 @@ fn write_curve(dir: &std::path::Path, pts: &[CurvePoint]) -> Result<()> {
 
 /// Binary (train, test) images and a description of the data.
 fn load(data: &Option<PathBuf>, seed: u64) -> Result<(Array2<f32>, Array2<f32>, String)> {
+    let (tr, te, what, _) = load_with_grey(data, seed)?;
+    Ok((tr, te, what))
+}
+
+/// Binary train and test images, a description of the data, the training grey levels.
+type Loaded = (Array2<f32>, Array2<f32>, String, Array2<f32>);
+
+/// Binary (train, test) images, a description, and the training images' grey levels in
+/// [0, 1] (what dynamic binarization draws from).
+fn load_with_grey(data: &Option<PathBuf>, seed: u64) -> Result<Loaded> {
     match data {
         Some(d) => {
             let m = Mnist::load(d)?;
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let mut bin = |x: Array2<f32>| x.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)));
-            let (tr, te) = (bin(m.train_images), bin(m.test_images));
+            let mut bin = |x: &Array2<f32>| x.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)));
+            let (tr, te) = (bin(&m.train_images), bin(&m.test_images));
             Ok((
                 tr,
                 te,
@@ -280,15 +307,17 @@ fn load(data: &Option<PathBuf>, seed: u64) -> Result<(Array2<f32>, Array2<f32>, 
                     "MNIST at {} (v ~ Bernoulli(intensity), seed {seed})",
                     d.display()
                 ),
+                m.train_images,
             ))
         }
         None => {
             let (tr, te) = Digits::embedded().split(300, seed);
-            let bin = |x: Array2<f32>| x.mapv(|p| f32::from(u8::from(p > 0.5)));
+            let bin = |x: &Array2<f32>| x.mapv(|p| f32::from(u8::from(p > 0.5)));
             Ok((
-                bin(tr.images),
-                bin(te.images),
+                bin(&tr.images),
+                bin(&te.images),
                 "embedded UCI digits (intensity > 0.5)".into(),
+                tr.images,
             ))
         }
     }
@@ -311,6 +340,63 @@ struct RunInfo {
     ais_runs: usize,
     ais_betas: usize,
     sample_sweeps: usize,
+    /// Epoch checkpoints kept in checkpoints/ (absent in run folders of older versions).
+    #[serde(default = "default_keep")]
+    keep: usize,
+}
+
+fn default_keep() -> usize {
+    3
+}
+
+/// `checkpoints/epoch-NNNNNN.safetensors` for the last `keep` epochs and, when this
+/// epoch has a test log-probability (`test`: exact, or from AIS), `best.safetensors`
+/// if it is the highest so far (its config records the epoch and the figure).
+fn keep_checkpoints(
+    dir: &Path,
+    rbm: &Rbm,
+    cfg: &RbmConfig,
+    epoch: usize,
+    test: Option<(f64, &str)>,
+    keep: usize,
+) -> Result<()> {
+    use ebm::nn::checkpoint;
+    let mut c = serde_json::json!({ "model": "rbm", "rbm": cfg, "epoch": epoch });
+    if let Some((lp, how)) = test.filter(|t| t.0.is_finite()) {
+        c["test_logp"] = serde_json::json!(lp);
+        c["test_logp_by"] = serde_json::json!(how);
+        let best = dir.join("best.safetensors");
+        let best_lp = checkpoint::read_config(&best)
+            .ok()
+            .and_then(|c| c["test_logp"].as_f64())
+            .unwrap_or(f64::NEG_INFINITY);
+        if lp > best_lp {
+            checkpoint::save(&best, rbm, &c)?;
+        }
+    }
+    if keep == 0 {
+        return Ok(());
+    }
+    let cdir = dir.join("checkpoints");
+    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
+    checkpoint::save(&cdir.join(format!("epoch-{epoch:06}.safetensors")), rbm, &c)?;
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
+        .map_err(|e| Error::io(&cdir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
+                && p.extension().is_some_and(|x| x == "safetensors")
+        })
+        .collect();
+    old.sort();
+    let n = old.len().saturating_sub(keep);
+    for p in &old[..n] {
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(checkpoint::config_path(p));
+    }
+    Ok(())
 }
 
 /// The curve points already in `dir/curve.csv` up to `epoch` (a resumed run keeps them).
@@ -337,7 +423,7 @@ fn read_curve(dir: &Path, epoch: usize) -> Vec<CurvePoint> {
 
 /// metrics.csv cut back to the epochs done (so a resumed run appends after them).
 fn metrics_upto(dir: &Path, epoch: usize) -> String {
-    let head = "epoch,seconds,recon_error,train_ll,test_ll,lr\n".to_string();
+    let head = "epoch,seconds,recon_error,train_ll,test_ll,lr,k\n".to_string();
     let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else {
         return head;
     };
@@ -368,19 +454,32 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if a.epochs == 0 {
         return Err(Error::invalid("--epochs", "must be at least 1"));
     }
+    let binarize = match a.binarize.as_str() {
+        "once" => false,
+        "dynamic" => true,
+        s => {
+            return Err(Error::invalid(
+                "--binarize",
+                format!("`{s}` is not one of once, dynamic"),
+            ));
+        }
+    };
     if a.ais_every == Some(0) {
         return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
     }
-    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() {
+    // The run folder: --resume's, --run's, or runs/rbm when neither --save is given.
+    let default_run = (a.run.is_none() && a.resume.is_none() && a.save.is_none())
+        .then(|| PathBuf::from("runs/rbm"));
+    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() && default_run.is_none() {
         return Err(Error::invalid(
             "--ais-every",
-            "needs --run DIR (or --resume DIR)",
+            "needs a run folder: --run DIR (or --resume DIR), not only --save",
         ));
     }
     if a.sample_sweeps == 0 {
         return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
     }
-    let run_dir = a.resume.clone().or_else(|| a.run.clone());
+    let run_dir = a.resume.clone().or_else(|| a.run.clone()).or(default_run);
     // A resumed run takes its data, seed and curve settings from run.json.
     let info = match &a.resume {
         Some(dir) => {
@@ -400,13 +499,15 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             ais_runs: a.ais_runs,
             ais_betas: a.ais_betas,
             sample_sweeps: a.sample_sweeps,
+            keep: a.keep,
         },
     };
     let seed = info.seed;
-    let (train, test, what) = load(&info.data, seed)?;
+    let (train, test, what, grey) = load_with_grey(&info.data, seed)?;
     if let Some(dir) = &run_dir {
         square_side(train.ncols())?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        eprintln!("run folder: {}", dir.display());
     }
     let (mut rbm, mut trainer, cfg) = match &a.resume {
         Some(dir) => {
@@ -439,6 +540,9 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 momentum_final: a.momentum_final,
                 momentum_switch: a.momentum_switch,
                 seed,
+                binarize,
+                k_ramp: a.k_ramp,
+                lr_over_k: a.lr_over_k,
                 ..RbmConfig::new(train.ncols(), a.hidden)
             };
             let rbm = RbmTrainer::init_model(&cfg, train.view())?;
@@ -504,7 +608,9 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     };
     for e in done + 1..=cfg.epochs {
         let t = Instant::now();
-        let s = match trainer.train_epoch(&mut rbm, train.view()) {
+        // Dynamic binarization draws from the grey levels; otherwise the fixed draw.
+        let images = if cfg.binarize { &grey } else { &train };
+        let s = match trainer.train_epoch(&mut rbm, images.view()) {
             Ok(s) => s,
             Err(err @ Error::Diverged(_)) => {
                 if let Some(dir) = &run_dir {
@@ -539,6 +645,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         if let Some(p) = &a.save {
             rbm.save(p, &cfg)?;
         }
+        let mut test_logp = exact.then_some((te, "exact log Z"));
         if let Some(every) = info.ais_every
             && (e % every == 0 || e == cfg.epochs)
         {
@@ -553,6 +660,9 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             if let Some(dir) = &run_dir {
                 write_curve(dir, &curve)?;
             }
+            if !exact {
+                test_logp = curve.last().map(|p| (p.test, "AIS log Z"));
+            }
         }
         if let Some(dir) = &run_dir {
             let f = |x: f64| {
@@ -563,11 +673,12 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 }
             };
             metrics.push_str(&format!(
-                "{e},{secs:.4},{:.6},{},{},{}\n",
+                "{e},{secs:.4},{:.6},{},{},{},{}\n",
                 s.recon_error,
                 f(tr),
                 f(te),
-                s.lr
+                s.lr,
+                s.k
             ));
             ebm::nn::checkpoint::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
             let num = |x: f64| {
@@ -580,13 +691,14 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             jsonl.push_str(
                 &(serde_json::json!({
                     "epoch": e, "seconds": secs, "recon_error": s.recon_error,
-                    "train_ll": num(tr), "test_ll": num(te), "lr": s.lr,
+                    "train_ll": num(tr), "test_ll": num(te), "lr": s.lr, "k": s.k,
                     "unit": "nats per image",
                 })
                 .to_string()
                     + "\n"),
             );
             ebm::nn::checkpoint::write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
+            keep_checkpoints(dir, &rbm, &cfg, e, test_logp, info.keep)?;
             // trainer.safetensors holds the model too, in one atomic file: what
             // --resume reads; model.safetensors is the checkpoint for `ebm eval rbm`.
             trainer.save_state(&rbm, &trainer_path(dir))?;

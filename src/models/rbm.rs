@@ -505,6 +505,19 @@ pub struct RbmConfig {
     /// L2 penalty on `W`: `dW -= weight_decay * W`.
     pub weight_decay: f32,
     pub seed: u64,
+    /// Dynamic binarization: every update draws its data batch `v0 ~ Bernoulli(x)` afresh
+    /// from the grey levels `x` in [0, 1] (Salakhutdinov and Murray's training; a
+    /// different binary set every epoch, so less overfitting than one fixed draw).
+    #[serde(default)]
+    pub binarize: bool,
+    /// Growing k (CD-k and PCD-k): the sweeps at epoch `e` (0-based) are
+    /// `min(k, 1 + e / k_ramp)`, i.e. one more every `k_ramp` epochs up to `k`
+    /// (Salakhutdinov and Murray's CD-25: k from 1 to 25). 0: always `k`.
+    #[serde(default)]
+    pub k_ramp: usize,
+    /// Divide the learning rate by the current k (with `k_ramp`: 0.05 / k in their code).
+    #[serde(default)]
+    pub lr_over_k: bool,
 }
 
 impl RbmConfig {
@@ -525,6 +538,21 @@ impl RbmConfig {
             momentum_switch: 5,
             weight_decay: 2e-4,
             seed: 0,
+            binarize: false,
+            k_ramp: 0,
+            lr_over_k: false,
+        }
+    }
+
+    /// Gibbs sweeps per update at `epoch` (0-based): `k`, or with `k_ramp > 0`
+    /// `min(k, 1 + epoch / k_ramp)`.
+    pub fn k_at(&self, epoch: usize) -> usize {
+        let k = match self.sampler {
+            Sampler::Cd { k } | Sampler::Pcd { k, .. } => k,
+        };
+        match epoch.checked_div(self.k_ramp) {
+            Some(step) => k.min(1 + step),
+            None => k,
         }
     }
 
@@ -583,14 +611,20 @@ impl RbmConfig {
         Ok(())
     }
 
-    /// Learning rate at `epoch` (0-based): linear from `lr` to `lr_final`.
+    /// Learning rate at `epoch` (0-based): linear from `lr` to `lr_final`, divided by
+    /// [`RbmConfig::k_at`] when `lr_over_k`.
     pub fn lr_at(&self, epoch: usize) -> f32 {
         let t = if self.epochs > 1 {
             (epoch.min(self.epochs - 1)) as f32 / (self.epochs - 1) as f32
         } else {
             0.0
         };
-        self.lr + t * (self.lr_final - self.lr)
+        let lr = self.lr + t * (self.lr_final - self.lr);
+        if self.lr_over_k {
+            lr / self.k_at(epoch) as f32
+        } else {
+            lr
+        }
     }
 }
 
@@ -599,6 +633,8 @@ impl RbmConfig {
 pub struct EpochStats {
     pub epoch: usize,
     pub lr: f32,
+    /// Gibbs sweeps per update in this epoch.
+    pub k: usize,
     pub momentum: f32,
     /// `||v - p(v | h)||^2` per image, `h ~ p(h | v)`, averaged over the epoch.
     pub recon_error: f64,
@@ -723,6 +759,7 @@ impl RbmTrainer {
         }
         let cfg = self.config.clone();
         let lr = cfg.lr_at(self.epoch);
+        let k_now = cfg.k_at(self.epoch);
         let momentum = if self.epoch < cfg.momentum_switch {
             cfg.momentum
         } else {
@@ -736,12 +773,18 @@ impl RbmTrainer {
         let mut recon = 0.0f64;
         for idx in order.chunks(cfg.batch_size) {
             let v0 = data.select(Axis(0), idx); // [m, V]
+            let v0 = if cfg.binarize {
+                bernoulli(&v0, &mut self.rng)
+            } else {
+                v0
+            };
             let ph0 = rbm.hidden_probs(v0.view())?; // [m, H]
             let h0 = bernoulli(&ph0, &mut self.rng);
             let pv = rbm.visible_probs(h0.view())?; // [m, V]
             recon += (&pv - &v0).iter().map(|&d| f64::from(d * d)).sum::<f64>();
             let (vk, phk) = match cfg.sampler {
-                Sampler::Cd { k } => {
+                Sampler::Cd { .. } => {
+                    let k = k_now;
                     let mut v = bernoulli(&pv, &mut self.rng);
                     let mut ph = rbm.hidden_probs(v.view())?;
                     for _ in 1..k {
@@ -751,7 +794,8 @@ impl RbmTrainer {
                     }
                     (v, ph)
                 }
-                Sampler::Pcd { k, chains } => {
+                Sampler::Pcd { chains, .. } => {
+                    let k = k_now;
                     let mut v = match self.chains.take() {
                         Some(c) => c,
                         None => {
@@ -813,6 +857,7 @@ impl RbmTrainer {
         let stats = EpochStats {
             epoch: self.epoch,
             lr,
+            k: k_now,
             momentum,
             recon_error: recon / n as f64,
         };
