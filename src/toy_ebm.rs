@@ -326,7 +326,7 @@ impl ToyTraining {
             Err(e) => return Err(e),
         };
         self.done = i + 1;
-        if !((i + 1) % run.eval_every == 0 || i + 1 == run.updates) {
+        if !((i + 1).is_multiple_of(run.eval_every) || i + 1 == run.updates) {
             return Ok(None);
         }
         let data = &self.data;
