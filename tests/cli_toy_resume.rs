@@ -350,7 +350,7 @@ fn keep_last_and_best_hold_the_last_models_and_the_lowest_test_nll() {
         "500",
         "--eval-every",
         "100",
-        "--keep-last",
+        "--keep",
         "2",
         "--out",
         d.to_str().unwrap(),
@@ -398,12 +398,12 @@ fn keep_last_and_best_hold_the_last_models_and_the_lowest_test_nll() {
                 == std::fs::read(d.join("best.safetensors")).unwrap()
         );
     }
-    // --keep-last 0: no checkpoints folder, still a best.
+    // --keep 0: no checkpoints folder, still a best.
     let z = root.join("zero");
     ok(&run(&toy_args(&[
         "--updates",
         "100",
-        "--keep-last",
+        "--keep",
         "0",
         "--out",
         z.to_str().unwrap(),

@@ -83,7 +83,7 @@ pub struct TrainToyArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this folder from its trainer.safetensors with its saved
-    /// settings and seed (only --updates, --keep-last and the global options may be
+    /// settings and seed (only --updates, --keep and the global options may be
     /// given): the same numbers as a run never stopped, on the same thread count.
     #[arg(long, conflicts_with_all = [
         "dataset", "negatives", "langevin_steps", "grid_cells", "grid_refresh", "step_size",
@@ -94,7 +94,7 @@ pub struct TrainToyArgs {
     /// Keep the models of the last N evaluation points in checkpoints/ (0: none), beside
     /// best.safetensors (the lowest exact test NLL so far; its config records the update
     /// and the NLL) [default: 3, or the resumed run's].
-    #[arg(long)]
+    #[arg(long = "keep")]
     pub keep_last: Option<usize>,
     /// Stop as Ctrl-C would after this many updates in all (for tests of --resume).
     #[arg(long, hide = true)]
@@ -208,7 +208,7 @@ fn line(p: &EvalPoint) -> String {
 
 /// Default of --updates.
 const DEFAULT_UPDATES: usize = 6000;
-/// Default of --keep-last.
+/// Default of --keep.
 const DEFAULT_KEEP_LAST: usize = 3;
 
 /// The files of a run folder.
@@ -286,7 +286,7 @@ fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
 }
 
 /// The run saved in `dir` (with --updates, extended); returns it and the saved
-/// --keep-last.
+/// --keep.
 fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> {
     let path = state_path(dir);
     let mut t = ToyTraining::load_state(&path)?;
