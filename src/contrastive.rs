@@ -23,6 +23,7 @@ use crate::energy::{Energy, MlpSpec, NeuralEnergy};
 use crate::exact2d::{Box2, neg_energy_grid};
 use crate::mcmc::{Info, Kernel, Langevin, Noise, ReplayBuffer, Rng, State};
 use crate::nn::Parameters;
+use crate::nn::checkpoint::StateFile;
 use crate::nn::optim::{OptimConfig, Optimizer, clip_grad_norm};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2, Axis, s};
@@ -466,6 +467,166 @@ impl ContrastiveTrainer {
     /// The replay buffer's chains (persistent negatives), `[capacity, dim]`.
     pub fn buffer(&self) -> Option<ArrayView2<'_, f64>> {
         self.buffer.as_ref().map(|b| b.pool())
+    }
+
+    /// The complete training state, for [`ContrastiveTrainer::from_state`] to continue
+    /// bit for bit as if never stopped: the weights (`energy.*`), the weight average
+    /// (`ema.*`), the optimizer's learning rate (`optim.lr`) and buffers
+    /// (`optim.slot.NNNNN`: Adam's first then second moments) with its step count, the
+    /// spectral-norm power-iteration vectors (`power.NNN`), the replay buffer's chains
+    /// (`buffer`, f64), the grid negatives' `-E` at the midpoints of the last rebuild
+    /// (`grid.neg_energy`, f64: the stale grid between rebuilds is rebuilt from it
+    /// exactly), the last negatives (`last_negatives`), and in the config the MLP spec,
+    /// the [`ContrastiveConfig`], the update count and the generator's state. A caller
+    /// may add its own tensors and config fields before [`StateFile::save`].
+    pub fn state(&self) -> Result<StateFile> {
+        let spec = self.energy.spec.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "contrastive trainer state",
+                "only an energy built by NeuralEnergy::mlp can be saved",
+            )
+        })?;
+        let opt = self.opt.state();
+        let mut st = StateFile::new(serde_json::json!({
+            "model": "contrastive-trainer",
+            "spec": spec,
+            "training": &self.cfg,
+            "step": self.step,
+            "optim_steps": opt.steps,
+            "optim_slots": opt.slots.len(),
+            "power": self.power.len(),
+            "rng": &self.rng,
+        }));
+        st.put_params("energy.", &self.energy.net);
+        if let Some(e) = &self.ema {
+            st.put_params("ema.", &e.net);
+        }
+        st.put_f32("optim.lr", vec![1], vec![self.opt.lr()]);
+        for (i, s) in opt.slots.into_iter().enumerate() {
+            st.put_f32(&format!("optim.slot.{i:05}"), vec![s.len()], s);
+        }
+        for (k, v) in self.power.iter().enumerate() {
+            st.put_f32(&format!("power.{k:03}"), vec![v.len()], v.clone());
+        }
+        if let Some(b) = &self.buffer {
+            let p = b.pool();
+            st.put_f64(
+                "buffer",
+                vec![p.nrows(), p.ncols()],
+                p.iter().copied().collect(),
+            );
+        }
+        if let (Some(_), Some(ev)) = (&self.grid, &self.grid_eval) {
+            st.put_f64("grid.neg_energy", vec![ev.n, ev.n], ev.neg_e.clone());
+        }
+        let l = &self.last_negatives;
+        st.put_f64(
+            "last_negatives",
+            vec![l.nrows(), l.ncols()],
+            l.iter().copied().collect(),
+        );
+        Ok(st)
+    }
+
+    /// Save [`ContrastiveTrainer::state`] to `path` (one file, written atomically).
+    pub fn save_state(&self, path: &std::path::Path) -> Result<()> {
+        self.state()?.save(path)
+    }
+
+    /// The trainer saved by [`ContrastiveTrainer::save_state`]; its next update is the
+    /// one the saved trainer would have made. Errors name the file and the tensor or
+    /// config field that is missing or does not match.
+    pub fn load_state(path: &std::path::Path) -> Result<Self> {
+        Self::from_state(&StateFile::load(path)?)
+    }
+
+    /// The trainer held in `st` (see [`ContrastiveTrainer::state`]).
+    pub fn from_state(st: &StateFile) -> Result<Self> {
+        let bad = |msg: String| Error::format(&st.path, msg);
+        if st.config.get("model").and_then(|m| m.as_str()) != Some("contrastive-trainer") {
+            return Err(bad(
+                "config field `model` is not \"contrastive-trainer\" (not a contrastive trainer state)".into(),
+            ));
+        }
+        let spec: MlpSpec = st.field("spec")?;
+        let cfg: ContrastiveConfig = st.field("training")?;
+        let dim = spec.in_dim;
+        let mut t = Self::new(spec, cfg, 0).map_err(|e| bad(e.to_string()))?;
+        st.load_params("energy.", &mut t.energy.net)?;
+        if let Some(e) = t.ema.as_mut() {
+            st.load_params("ema.", &mut e.net)?;
+        }
+        t.opt.set_lr(st.f32("optim.lr", Some(&[1]))?[0]);
+        let n_slots: usize = st.field("optim_slots")?;
+        let slots = (0..n_slots)
+            .map(|i| {
+                st.f32(&format!("optim.slot.{i:05}"), None)
+                    .map(<[f32]>::to_vec)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let state = crate::nn::optim::OptimState {
+            steps: st.field("optim_steps")?,
+            slots,
+        };
+        t.opt
+            .set_state(state, &t.energy.net)
+            .map_err(|e| bad(e.to_string()))?;
+        // The power vectors belong to the Linear weights in visiting order (`v` has the
+        // weight's input width).
+        let mut widths = Vec::new();
+        t.energy.net.visit_named("", &mut |name, p| {
+            if name.ends_with("weight") && p.shape.len() == 2 {
+                widths.push(p.shape[1]);
+            }
+        });
+        let n_power: usize = st.field("power")?;
+        if n_power > widths.len() {
+            return Err(bad(format!(
+                "config field `power`: {n_power} power-iteration vectors for {} weights",
+                widths.len()
+            )));
+        }
+        t.power = (0..n_power)
+            .map(|k| {
+                st.f32(&format!("power.{k:03}"), Some(&[widths[k]]))
+                    .map(<[f32]>::to_vec)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(b) = t.buffer.as_mut() {
+            let shape = [b.capacity(), dim];
+            let v = st.f64("buffer", Some(&shape))?;
+            let pool = ArrayView2::from_shape(shape, v).expect("shape checked");
+            b.set_pool(pool)?;
+        }
+        if st.has("grid.neg_energy") {
+            if t.cfg.negatives != Negatives::Grid {
+                return Err(bad(
+                    "tensor `grid.neg_energy` in a state without grid negatives".into(),
+                ));
+            }
+            let (lo, hi, n) = (t.cfg.noise_lo, t.cfg.noise_hi, t.cfg.grid_cells);
+            let v = st.f64("grid.neg_energy", Some(&[n, n]))?;
+            let mut ev = GridEval::new(&t.energy.net, ([lo; 2], [hi; 2]), n);
+            ev.neg_e.copy_from_slice(v);
+            t.grid = Some(
+                GridSampler::from_neg_energies(&ev.neg_e, ev.bounds, n)
+                    .map_err(|e| bad(e.to_string()))?,
+            );
+            t.grid_eval = Some(ev);
+        }
+        let shape = st.shape("last_negatives")?.to_vec();
+        if shape.len() != 2 || shape[1] != dim {
+            return Err(Error::Shape {
+                what: format!("tensor `last_negatives` in {}", st.path.display()),
+                expected: vec![shape.first().copied().unwrap_or(0), dim],
+                found: shape,
+            });
+        }
+        let v = st.f64("last_negatives", None)?.to_vec();
+        t.last_negatives = Array2::from_shape_vec((shape[0], dim), v).expect("shape checked");
+        t.rng = st.field("rng")?;
+        t.step = st.field("step")?;
+        Ok(t)
     }
 
     /// Draw `n` model samples: `steps` Langevin moves from noise (for pictures).

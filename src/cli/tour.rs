@@ -76,7 +76,7 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
     toy::train_toy(
         &toy::TrainToyArgs {
             dataset: "8gaussians".into(),
-            updates: if a.quick { 200 } else { 6000 },
+            updates: Some(if a.quick { 200 } else { 6000 }),
             negatives: "pcd".into(),
             langevin_steps: Some(20),
             grid_cells: 128,
@@ -94,6 +94,9 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             eval_every: if a.quick { 100 } else { 1000 },
             grid: if a.quick { 96 } else { 256 },
             out: Some(out.join("2-toy-8gaussians")),
+            resume: None,
+            keep_last: None,
+            stop_after_updates: None,
         },
         seed,
     )?;

@@ -12,20 +12,22 @@ use ebm::nn::ActivationKind;
 use ebm::nn::optim::OptimConfig;
 use ebm::plot::{BLUE, ORANGE};
 use ebm::toy::ToyData;
-use ebm::toy_ebm::{EvalPoint, ToyRunConfig, train, well_depth};
+use ebm::toy_ebm::{EvalPoint, ToyRunConfig, ToyTraining, train, well_depth};
 use ebm::{Error, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians\n  ebm train toy --dataset rings --negatives grid   # KL about 0.04 (PCD: 0.70)\n  ebm train toy --dataset checkerboard --negatives grid --activation relu --updates 40000 --eval-every 4000   # KL about 0.024, 2.5 min"
+    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians\n  ebm train toy --dataset rings --negatives grid   # KL about 0.04 (PCD: 0.70)\n  ebm train toy --dataset checkerboard --negatives grid --activation relu --updates 40000 --eval-every 4000   # KL about 0.024, 2.5 min\n  ebm train toy --resume runs/toy-8gaussians     # continue a stopped run (Ctrl-C or kill) bit for bit; --updates N extends it"
 )]
 pub struct TrainToyArgs {
     /// 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
     #[arg(long, default_value = "8gaussians")]
     pub dataset: String,
-    #[arg(long, default_value_t = 6000)]
-    pub updates: usize,
+    /// Updates in all [default: 6000]. With --resume: a total larger than the run's
+    /// extends it (the learning-rate decays are then fractions of the new total).
+    #[arg(long)]
+    pub updates: Option<usize>,
     /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data),
     /// grid (exact draws from the model's density discretized on a grid over the data
     /// set's box, then --langevin-steps MALA steps).
@@ -74,8 +76,29 @@ pub struct TrainToyArgs {
     pub eval_every: usize,
     #[arg(long, default_value_t = 256)]
     pub grid: usize,
+    /// Run folder [default: runs/toy-DATASET]: config.json, energy.safetensors (the
+    /// model of the last evaluation point), trainer.safetensors (everything a resume
+    /// needs, one atomic file, at every evaluation point and on Ctrl-C), metrics.csv and
+    /// metrics.jsonl, best.safetensors, checkpoints/, figures and report.html.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Continue the run in this folder from its trainer.safetensors with its saved
+    /// settings and seed (only --updates, --keep and the global options may be
+    /// given): the same numbers as a run never stopped, on the same thread count.
+    #[arg(long, conflicts_with_all = [
+        "dataset", "negatives", "langevin_steps", "grid_cells", "grid_refresh", "step_size",
+        "energy_l2", "weight_decay", "spectral_norm", "lr", "lr_decay_at", "batch", "hidden",
+        "activation", "train_size", "eval_every", "grid", "out",
+    ])]
+    pub resume: Option<PathBuf>,
+    /// Keep the models of the last N evaluation points in checkpoints/ (0: none), beside
+    /// best.safetensors (the lowest exact test NLL so far; its config records the update
+    /// and the NLL) [default: 3, or the resumed run's].
+    #[arg(long = "keep")]
+    pub keep_last: Option<usize>,
+    /// Stop as Ctrl-C would after this many updates in all (for tests of --resume).
+    #[arg(long, hide = true)]
+    pub stop_after_updates: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -183,7 +206,18 @@ fn line(p: &EvalPoint) -> String {
     )
 }
 
-pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
+/// Default of --updates.
+const DEFAULT_UPDATES: usize = 6000;
+/// Default of --keep.
+const DEFAULT_KEEP_LAST: usize = 3;
+
+/// The files of a run folder.
+fn state_path(out: &Path) -> PathBuf {
+    out.join("trainer.safetensors")
+}
+
+/// A fresh run from the flags: its folder and the run, config.json written.
+fn start(a: &TrainToyArgs, seed: u64) -> Result<(PathBuf, ToyTraining)> {
     let data = ToyData::from_name(&a.dataset)?;
     let (spec, cfg) = config(a, &data)?;
     if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
@@ -195,39 +229,101 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
             ),
         ));
     }
-    let run = ToyRunConfig {
-        updates: a.updates,
-        eval_every: a.eval_every,
-        train_size: a.train_size,
-        grid: a.grid,
-        lr_decay_at: a.lr_decay_at.clone(),
-        ..ToyRunConfig::default()
-    };
     let out = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/toy-{}", data.name())));
     let run = ToyRunConfig {
+        updates: a.updates.unwrap_or(DEFAULT_UPDATES),
+        eval_every: a.eval_every,
+        train_size: a.train_size,
+        grid: a.grid,
+        lr_decay_at: a.lr_decay_at.clone(),
         checkpoint: Some(out.join("energy.safetensors")),
-        ..run
+        ..ToyRunConfig::default()
     };
     std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let t = ToyTraining::new(&data, spec, cfg, &run, seed)?;
+    // A fresh run in an old folder: its state and kept models are not this run's.
+    for f in [
+        state_path(&out),
+        out.join("best.safetensors"),
+        out.join("best.json"),
+    ] {
+        remove_if_present(&f)?;
+    }
+    if let Ok(rd) = std::fs::read_dir(out.join("checkpoints")) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("step-") {
+                remove_if_present(&e.path())?;
+            }
+        }
+    }
     // The resolved configuration, written before training so a stopped run still says
     // what it was.
+    write_config(&out, &t)?;
+    Ok((out, t))
+}
+
+/// Remove `f` unless it does not exist.
+fn remove_if_present(f: &Path) -> Result<()> {
+    match std::fs::remove_file(f) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(f, e)),
+        _ => Ok(()),
+    }
+}
+
+/// config.json: the data set, seed, energy, training and run settings.
+fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
     let resolved = serde_json::json!({
-        "model": "toy-ebm", "dataset": data.name(), "seed": seed,
-        "energy": &spec, "training": &cfg, "run": &run,
+        "model": "toy-ebm", "dataset": t.data().name(), "seed": t.seed(),
+        "energy": &t.trainer().energy.spec, "training": &t.trainer().cfg, "run": t.run_config(),
     });
     ebm::nn::checkpoint::write_atomic(
         &out.join("config.json"),
         &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
-    )?;
-    let mut r = train(&data, spec, cfg, &run, seed, |p| println!("{}", line(p)))?;
-    r.trainer.model().save(&out.join("energy.safetensors"))?;
+    )
+}
+
+/// The run saved in `dir` (with --updates, extended); returns it and the saved
+/// --keep.
+fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> {
+    let path = state_path(dir);
+    let mut t = ToyTraining::load_state(&path)?;
+    let keep = ebm::nn::checkpoint::read_config(&path)?["cli"]["keep_last"]
+        .as_u64()
+        .map(|k| k as usize);
+    if let Some(u) = a.updates {
+        t.extend(u).map_err(|e| match e {
+            Error::Invalid { msg, .. } => Error::invalid("--updates", msg),
+            e => e,
+        })?;
+    }
+    t.set_checkpoint(Some(dir.join("energy.safetensors")));
+    write_config(dir, &t)?;
+    eprintln!(
+        "resuming {} at update {} of {} (seed {})",
+        dir.display(),
+        t.done(),
+        t.run_config().updates,
+        t.seed()
+    );
+    Ok((t, keep))
+}
+
+/// trainer.safetensors: the run's state and the CLI's own settings, atomically.
+fn save_state(out: &Path, t: &ToyTraining, keep_last: usize) -> Result<()> {
+    let mut st = t.state()?;
+    st.config["cli"] = serde_json::json!({ "keep_last": keep_last });
+    st.save(&state_path(out))
+}
+
+/// metrics.csv and metrics.jsonl from the curve so far (rewritten whole, atomically).
+fn write_metrics(out: &Path, curve: &[EvalPoint]) -> Result<()> {
     let mut csv = String::from(
         "step,seconds,loss,gap,e_data,e_neg,acceptance,test_nll,train_nll,kl,mass_outside,log_z,well_depth\n",
     );
-    for p in &r.curve {
+    for p in curve {
         csv.push_str(&format!(
             "{},{:.3},{},{},{},{},{},{},{},{},{},{},{}\n",
             p.step,
@@ -246,12 +342,108 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         ));
     }
     ebm::nn::checkpoint::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    let jsonl: String = r
-        .curve
+    let jsonl: String = curve
         .iter()
         .map(|p| serde_json::to_string(p).expect("metrics serialize") + "\n")
         .collect();
-    ebm::nn::checkpoint::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())?;
+    ebm::nn::checkpoint::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())
+}
+
+/// At an evaluation point: `best.safetensors` when its exact test NLL is the lowest of
+/// the curve, and `checkpoints/step-NNNNNNNNN.safetensors` for the last `keep` points.
+/// Their configs record the update and the NLL (and load with `ebm eval toy`).
+fn keep_checkpoints(out: &Path, t: &ToyTraining, keep: usize) -> Result<()> {
+    use ebm::nn::checkpoint;
+    let Some((p, before)) = t.curve().split_last() else {
+        return Ok(());
+    };
+    let cfg = serde_json::json!({
+        "model": "mlp_energy", "spec": &t.trainer().model().spec,
+        "step": p.step, "test_nll": p.test_nll,
+    });
+    let net = &t.trainer().model().net;
+    let best = before
+        .iter()
+        .map(|q| q.test_nll)
+        .fold(f64::INFINITY, f64::min);
+    if p.test_nll < best {
+        checkpoint::save(&out.join("best.safetensors"), net, &cfg)?;
+    }
+    if keep == 0 {
+        return Ok(());
+    }
+    let cdir = out.join("checkpoints");
+    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
+    checkpoint::save(
+        &cdir.join(format!("step-{:09}.safetensors", p.step)),
+        net,
+        &cfg,
+    )?;
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
+        .map_err(|e| Error::io(&cdir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
+                && f.extension().is_some_and(|x| x == "safetensors")
+        })
+        .collect();
+    old.sort();
+    let n = old.len().saturating_sub(keep);
+    for f in &old[..n] {
+        let _ = std::fs::remove_file(f);
+        let _ = std::fs::remove_file(checkpoint::config_path(f));
+    }
+    Ok(())
+}
+
+/// `ebm train toy`. At every evaluation point the run folder gets energy.safetensors,
+/// the metrics, best.safetensors and checkpoints/, then trainer.safetensors (last, so a
+/// kill at any moment leaves a state whose later files a resume rewrites identically).
+/// Ctrl-C (or --stop-after-updates) finishes the current update, writes
+/// trainer.safetensors at that update (exact: the whole state is saved, so the resumed
+/// run repeats nothing) and exits 0; energy.safetensors stays the model of the last
+/// evaluation point.
+pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
+    let (out, mut t, keep_last) = match &a.resume {
+        Some(dir) => {
+            let (t, saved) = resume(a, dir)?;
+            (dir.clone(), t, a.keep_last.or(saved))
+        }
+        None => {
+            let (out, t) = start(a, seed)?;
+            (out, t, a.keep_last)
+        }
+    };
+    let keep_last = keep_last.unwrap_or(DEFAULT_KEEP_LAST);
+    // A resumed run drops the metrics rows written after its checkpoint.
+    write_metrics(&out, t.curve())?;
+    let stop = super::interrupt_flag();
+    while !t.is_finished() {
+        if let Some(p) = t.update()? {
+            println!("{}", line(p));
+            write_metrics(&out, t.curve())?;
+            keep_checkpoints(&out, &t, keep_last)?;
+            save_state(&out, &t, keep_last)?;
+        }
+        let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst)
+            || a.stop_after_updates == Some(t.done());
+        if interrupted && !t.is_finished() {
+            save_state(&out, &t, keep_last)?;
+            println!(
+                "interrupted after update {} of {}: checkpoint written; continue with `ebm train toy --resume {}`",
+                t.done(),
+                t.run_config().updates,
+                out.display()
+            );
+            return Ok(());
+        }
+    }
+    let data = t.data();
+    let mut r = t.finish()?;
+    r.trainer.model().save(&out.join("energy.safetensors"))?;
+    write_metrics(&out, &r.curve)?;
     figures(&out, &data, &mut r)?;
     let f = &r.final_eval;
     println!(

@@ -83,6 +83,20 @@ impl ReplayBuffer {
         self.pool.view()
     }
 
+    /// Replace the chains by `pool` (`[capacity, dim]`, e.g. saved from [`Self::pool`]
+    /// to resume a run).
+    pub fn set_pool(&mut self, pool: ArrayView2<f64>) -> Result<()> {
+        if pool.dim() != self.pool.dim() {
+            return Err(Error::Shape {
+                what: "replay buffer pool".into(),
+                expected: self.pool.shape().to_vec(),
+                found: pool.shape().to_vec(),
+            });
+        }
+        self.pool.assign(&pool);
+        Ok(())
+    }
+
     /// `batch` distinct entries (uniformly at random), each restarted from noise with
     /// probability `restart`; returns their indices, the rows `[batch, dim]` and how many
     /// were restarted.

@@ -222,3 +222,252 @@ pub fn load_optimizer(
     opt.set_state(crate::nn::optim::OptimState { steps, slots }, model)
         .map_err(|e| Error::format(path, e.to_string()))
 }
+
+/// One tensor of a [`StateFile`]: row-major values with their shape.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StateTensor {
+    F32 { shape: Vec<usize>, data: Vec<f32> },
+    F64 { shape: Vec<usize>, data: Vec<f64> },
+    U64 { shape: Vec<usize>, data: Vec<u64> },
+}
+
+impl StateTensor {
+    fn shape(&self) -> &[usize] {
+        match self {
+            StateTensor::F32 { shape, .. }
+            | StateTensor::F64 { shape, .. }
+            | StateTensor::U64 { shape, .. } => shape,
+        }
+    }
+    fn dtype(&self) -> Dtype {
+        match self {
+            StateTensor::F32 { .. } => Dtype::F32,
+            StateTensor::F64 { .. } => Dtype::F64,
+            StateTensor::U64 { .. } => Dtype::U64,
+        }
+    }
+    fn le_bytes(&self) -> Vec<u8> {
+        match self {
+            StateTensor::F32 { data, .. } => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            StateTensor::F64 { data, .. } => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            StateTensor::U64 { data, .. } => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// A training state in one safetensors file: named tensors of f32, f64 or u64 values
+/// (stored exactly, little-endian) and a JSON config in the metadata (key `config`, as
+/// [`save`] writes it, so [`read_config`] reads it too). [`StateFile::save`] writes the
+/// whole file atomically, so a crash leaves the previous state or the new one, never a
+/// mix. The typed getters check the dtype and shape and name the file and the tensor
+/// when they do not match.
+#[derive(Clone, Debug, Default)]
+pub struct StateFile {
+    pub tensors: std::collections::BTreeMap<String, StateTensor>,
+    pub config: serde_json::Value,
+    /// The file it was read from (what the errors name; empty for a new state).
+    pub path: PathBuf,
+}
+
+impl StateFile {
+    /// An empty state with `config`.
+    pub fn new(config: serde_json::Value) -> Self {
+        StateFile {
+            config,
+            ..Self::default()
+        }
+    }
+
+    pub fn put_f32(&mut self, name: &str, shape: Vec<usize>, data: Vec<f32>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors
+            .insert(name.to_string(), StateTensor::F32 { shape, data });
+    }
+
+    pub fn put_f64(&mut self, name: &str, shape: Vec<usize>, data: Vec<f64>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors
+            .insert(name.to_string(), StateTensor::F64 { shape, data });
+    }
+
+    pub fn put_u64(&mut self, name: &str, shape: Vec<usize>, data: Vec<u64>) {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        self.tensors
+            .insert(name.to_string(), StateTensor::U64 { shape, data });
+    }
+
+    /// Every parameter of `model` as an f32 tensor named `prefix` + its name.
+    pub fn put_params(&mut self, prefix: &str, model: &dyn Parameters) {
+        model.visit_named(prefix, &mut |name, p| {
+            self.put_f32(name, p.shape.clone(), p.value.clone());
+        });
+    }
+
+    /// Is there a tensor named `name`?
+    pub fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The tensor `name`, which must exist and (when given) have `shape`.
+    fn get(&self, name: &str, shape: Option<&[usize]>) -> Result<&StateTensor> {
+        let t = self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+            expected: shape.map(<[usize]>::to_vec).unwrap_or_default(),
+        })?;
+        if let Some(s) = shape
+            && t.shape() != s
+        {
+            return Err(Error::Shape {
+                what: format!("tensor `{name}` in {}", self.path.display()),
+                expected: s.to_vec(),
+                found: t.shape().to_vec(),
+            });
+        }
+        Ok(t)
+    }
+
+    fn wrong_dtype(&self, name: &str, t: &StateTensor, want: &str) -> Error {
+        Error::format(
+            &self.path,
+            format!("tensor `{name}` has dtype {:?}, expected {want}", t.dtype()),
+        )
+    }
+
+    /// The f32 values of `name` (of `shape` when given).
+    pub fn f32(&self, name: &str, shape: Option<&[usize]>) -> Result<&[f32]> {
+        match self.get(name, shape)? {
+            StateTensor::F32 { data, .. } => Ok(data),
+            t => Err(self.wrong_dtype(name, t, "F32")),
+        }
+    }
+
+    /// The f64 values of `name` (of `shape` when given).
+    pub fn f64(&self, name: &str, shape: Option<&[usize]>) -> Result<&[f64]> {
+        match self.get(name, shape)? {
+            StateTensor::F64 { data, .. } => Ok(data),
+            t => Err(self.wrong_dtype(name, t, "F64")),
+        }
+    }
+
+    /// The u64 values of `name` (of `shape` when given).
+    pub fn u64(&self, name: &str, shape: Option<&[usize]>) -> Result<&[u64]> {
+        match self.get(name, shape)? {
+            StateTensor::U64 { data, .. } => Ok(data),
+            t => Err(self.wrong_dtype(name, t, "U64")),
+        }
+    }
+
+    /// The shape of `name`.
+    pub fn shape(&self, name: &str) -> Result<&[usize]> {
+        Ok(self.get(name, None)?.shape())
+    }
+
+    /// Copy the tensors `prefix` + name into every parameter of `model`; every one must
+    /// exist with the parameter's shape (checked before anything is written).
+    pub fn load_params(&self, prefix: &str, model: &mut dyn Parameters) -> Result<()> {
+        let mut err = None;
+        model.visit_named(prefix, &mut |name, p| {
+            if err.is_none()
+                && let Err(e) = self.f32(name, Some(&p.shape))
+            {
+                err = Some(e);
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        model.visit_named_mut(prefix, &mut |name, p| {
+            let v = self.f32(name, Some(&p.shape)).expect("checked above");
+            p.value.copy_from_slice(v);
+        });
+        Ok(())
+    }
+
+    /// A field of the config, deserialized; the error names the file and the field.
+    pub fn field<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
+        let v = self
+            .config
+            .get(key)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(v)
+            .map_err(|e| Error::format(&self.path, format!("config field `{key}`: {e}")))
+    }
+
+    /// Write the state to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes: Vec<(&String, &StateTensor, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(n, t)| (n, t, t.le_bytes()))
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = bytes
+            .iter()
+            .map(|(n, t, b)| {
+                let v = TensorView::new(t.dtype(), t.shape().to_vec(), b)
+                    .expect("bytes match dtype and shape");
+                ((*n).clone(), v)
+            })
+            .collect();
+        let cfg = serde_json::to_string(&self.config).expect("json value serializes");
+        let meta = HashMap::from([("config".to_string(), cfg)]);
+        let out = safetensors::tensor::serialize(views, Some(meta))
+            .map_err(|e| Error::format(path, format!("cannot serialize: {e}")))?;
+        write_atomic(path, &out)
+    }
+
+    /// Read a state written by [`StateFile::save`] (F32, F64 and U64 tensors).
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+        let mut tensors = std::collections::BTreeMap::new();
+        for (name, t) in st.tensors() {
+            let shape = t.shape().to_vec();
+            let d = t.data();
+            let tensor = match t.dtype() {
+                Dtype::F32 => StateTensor::F32 {
+                    shape,
+                    data: d
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                        .collect(),
+                },
+                Dtype::F64 => StateTensor::F64 {
+                    shape,
+                    data: d
+                        .chunks_exact(8)
+                        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect(),
+                },
+                Dtype::U64 => StateTensor::U64 {
+                    shape,
+                    data: d
+                        .chunks_exact(8)
+                        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                        .collect(),
+                },
+                other => {
+                    return Err(Error::format(
+                        path,
+                        format!("tensor `{name}` has dtype {other:?} (expected F32, F64 or U64)"),
+                    ));
+                }
+            };
+            tensors.insert(name, tensor);
+        }
+        let (_, meta) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::format(path, format!("bad header: {e}")))?;
+        let config = match meta.metadata().as_ref().and_then(|m| m.get("config")) {
+            Some(c) => serde_json::from_str(c)
+                .map_err(|e| Error::format(path, format!("config in metadata is not JSON: {e}")))?,
+            None => serde_json::Value::Null,
+        };
+        Ok(StateFile {
+            tensors,
+            config,
+            path: path.to_path_buf(),
+        })
+    }
+}
