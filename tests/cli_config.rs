@@ -72,7 +72,17 @@ fn the_file_applies_flags_override_and_the_printed_config_round_trips() {
         r
     );
     // And it runs: the architecture and objective come from the file.
-    let o = ebm(&["train", "vae", "--config", &f, "--epochs", "1"]);
+    let ck = std::env::temp_dir().join(format!("ebm-cfg-run-{}.safetensors", std::process::id()));
+    let o = ebm(&[
+        "train",
+        "vae",
+        "--config",
+        &f,
+        "--epochs",
+        "1",
+        "--save",
+        ck.to_str().unwrap(),
+    ]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(

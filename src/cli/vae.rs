@@ -88,8 +88,8 @@ pub struct TrainVaeArgs {
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
     #[arg(long)]
     pub save: Option<PathBuf>,
-    /// Run folder: config.json, metrics.csv, model.safetensors (+ optimizer state) after
-    /// every epoch, figures at the end.
+    /// Run folder (default runs/vae unless --save is given): config.json, metrics.csv,
+    /// model.safetensors (+ optimizer state) after every epoch, figures at the end.
     #[arg(long)]
     pub run: Option<PathBuf>,
     /// Continue the run in this folder up to --epochs (same optimizer state and random
@@ -398,7 +398,13 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
                 .map_err(|e| Error::format(&p, format!("not JSON: {e}")))?;
             (Some(r.clone()), Some(v))
         }
-        None => (a.run.clone(), None),
+        // Without --run, the run folder is runs/vae unless only --save is wanted.
+        None => (
+            a.run
+                .clone()
+                .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/vae"))),
+            None,
+        ),
     };
     let seed = resumed
         .as_ref()
