@@ -39,6 +39,7 @@ fn main() {
             (256, 128, 128, true, "sampler tile   128x128"),
             (100, 784, 500, false, "rbm hidden     v W"),
             (100, 500, 784, true, "rbm visible    h W^T"),
+            (100, 500, 784, false, "rbm visible    h Wt (copy)"),
             (784, 200, 500, false, "rbm gradient   [v0;vk]^T P"),
         ] {
             let one = rate(m, k, n, t, Parallelism::None);

@@ -28,7 +28,7 @@ const EXACT_HIDDEN: usize = 20;
 
 #[derive(Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm"
+    after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --sampler cd --k 25 --k-ramp 5 --lr-over-k --lr 0.05 --lr-final 0.05 --binarize dynamic --epochs 250 --batch 100 --run runs/rbm-cd25 --ais-every 25 --ais-betas 2000   # CD-25 (k from 1 to 25): about -84 nats\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm"
 )]
 pub struct TrainRbmArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
