@@ -1079,3 +1079,26 @@ pub fn ais_log_z_with(
         log_weights: lw,
     })
 }
+
+#[cfg(test)]
+mod wt_tests {
+    use super::*;
+
+    /// The sweep's product through a row-major copy of `W^T` is `p(v | h)`.
+    #[test]
+    fn visible_probs_through_a_transposed_copy_match() {
+        let rbm = Rbm::new(37, 11, 0.5, 3).unwrap();
+        let mut rng = Rng::seed_from_u64(9);
+        let h = bernoulli(&Array2::from_elem((13, 11), 0.4), &mut rng); // [13, 11]
+        let wt = rbm.weights().t().as_standard_layout().into_owned(); // [11, 37]
+        let a = rbm.visible_probs(h.view()).unwrap();
+        let b = rbm.visible_probs_t(h.view(), wt.view());
+        assert_eq!(a.shape(), b.shape());
+        let d = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d < 1e-6, "max difference {d}");
+    }
+}
