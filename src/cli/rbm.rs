@@ -43,8 +43,8 @@ pub struct TrainRbmArgs {
     /// Gibbs sweeps per update (the most, with --k-ramp).
     #[arg(long, default_value_t = 1)]
     pub k: usize,
-    /// Grow k by one every E epochs, from 1 up to --k (Salakhutdinov and Murray's CD-25
-    /// schedule; 0: k from the start).
+    /// Grow k by one every E epochs, from 1 up to --k (as public copies of Salakhutdinov's
+    /// RBM code do for CD-25; 0: k from the start).
     #[arg(long, default_value_t = 0)]
     pub k_ramp: usize,
     /// Divide the learning rate by the current k.

@@ -517,16 +517,17 @@ pub struct RbmConfig {
     pub weight_decay: f32,
     pub seed: u64,
     /// Dynamic binarization: every update draws its data batch `v0 ~ Bernoulli(x)` afresh
-    /// from the grey levels `x` in [0, 1] (Salakhutdinov and Murray's training; a
-    /// different binary set every epoch, so less overfitting than one fixed draw).
+    /// from the grey levels `x` in [0, 1] (as in public copies of Salakhutdinov's
+    /// RBM code; a different binary set every epoch, so less overfitting than one fixed
+    /// draw).
     #[serde(default)]
     pub binarize: bool,
     /// Growing k (CD-k and PCD-k): the sweeps at epoch `e` (0-based) are
     /// `min(k, 1 + e / k_ramp)`, i.e. one more every `k_ramp` epochs up to `k`
-    /// (Salakhutdinov and Murray's CD-25: k from 1 to 25). 0: always `k`.
+    /// (public copies of Salakhutdinov's RBM code grow k to 25 for CD-25). 0: always `k`.
     #[serde(default)]
     pub k_ramp: usize,
-    /// Divide the learning rate by the current k (with `k_ramp`: 0.05 / k in their code).
+    /// Divide the learning rate by the current k (with `k_ramp`: 0.05 / k in that code).
     #[serde(default)]
     pub lr_over_k: bool,
 }
