@@ -187,3 +187,40 @@ pub(crate) fn jsonl_upto(path: &std::path::Path, epoch: usize) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// Save `model` as `dir/checkpoints/NAME.safetensors` (with `config`), then keep only the
+/// `keep` newest checkpoints whose names start like NAME's prefix (`epoch-`, `step-`;
+/// zero-padded, so the name order is the time order). `keep` 0 saves nothing.
+pub(crate) fn keep_checkpoint(
+    dir: &std::path::Path,
+    name: &str,
+    model: &dyn ebm::nn::Parameters,
+    config: &serde_json::Value,
+    keep: usize,
+) -> ebm::Result<()> {
+    use ebm::nn::checkpoint;
+    if keep == 0 {
+        return Ok(());
+    }
+    let prefix = name.split('-').next().unwrap_or(name).to_string() + "-";
+    let cdir = dir.join("checkpoints");
+    std::fs::create_dir_all(&cdir).map_err(|e| ebm::Error::io(&cdir, e))?;
+    checkpoint::save(&cdir.join(format!("{name}.safetensors")), model, config)?;
+    let mut old: Vec<std::path::PathBuf> = std::fs::read_dir(&cdir)
+        .map_err(|e| ebm::Error::io(&cdir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                && p.extension().is_some_and(|x| x == "safetensors")
+        })
+        .collect();
+    old.sort();
+    let n = old.len().saturating_sub(keep);
+    for p in &old[..n] {
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(checkpoint::config_path(p));
+    }
+    Ok(())
+}

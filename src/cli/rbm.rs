@@ -374,29 +374,7 @@ fn keep_checkpoints(
             checkpoint::save(&best, rbm, &c)?;
         }
     }
-    if keep == 0 {
-        return Ok(());
-    }
-    let cdir = dir.join("checkpoints");
-    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
-    checkpoint::save(&cdir.join(format!("epoch-{epoch:06}.safetensors")), rbm, &c)?;
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
-        .map_err(|e| Error::io(&cdir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-                && p.extension().is_some_and(|x| x == "safetensors")
-        })
-        .collect();
-    old.sort();
-    let n = old.len().saturating_sub(keep);
-    for p in &old[..n] {
-        let _ = std::fs::remove_file(p);
-        let _ = std::fs::remove_file(checkpoint::config_path(p));
-    }
-    Ok(())
+    super::keep_checkpoint(dir, &format!("epoch-{epoch:06}"), rbm, &c, keep)
 }
 
 /// The curve points already in `dir/curve.csv` up to `epoch` (a resumed run keeps them).

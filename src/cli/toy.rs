@@ -369,33 +369,7 @@ fn keep_checkpoints(out: &Path, t: &ToyTraining, keep: usize) -> Result<()> {
     if p.test_nll < best {
         checkpoint::save(&out.join("best.safetensors"), net, &cfg)?;
     }
-    if keep == 0 {
-        return Ok(());
-    }
-    let cdir = out.join("checkpoints");
-    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
-    checkpoint::save(
-        &cdir.join(format!("step-{:09}.safetensors", p.step)),
-        net,
-        &cfg,
-    )?;
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
-        .map_err(|e| Error::io(&cdir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|f| {
-            f.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("step-"))
-                && f.extension().is_some_and(|x| x == "safetensors")
-        })
-        .collect();
-    old.sort();
-    let n = old.len().saturating_sub(keep);
-    for f in &old[..n] {
-        let _ = std::fs::remove_file(f);
-        let _ = std::fs::remove_file(checkpoint::config_path(f));
-    }
-    Ok(())
+    super::keep_checkpoint(out, &format!("step-{:09}", p.step), net, &cfg, keep)
 }
 
 /// `ebm train toy`. At every evaluation point the run folder gets energy.safetensors,

@@ -335,29 +335,7 @@ fn keep_checkpoints(
     if test_loss < best_loss {
         checkpoint::save(&best, vae, &c)?;
     }
-    if keep == 0 {
-        return Ok(());
-    }
-    let cdir = dir.join("checkpoints");
-    std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
-    checkpoint::save(&cdir.join(format!("epoch-{epoch:06}.safetensors")), vae, &c)?;
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&cdir)
-        .map_err(|e| Error::io(&cdir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("epoch-"))
-                && p.extension().is_some_and(|x| x == "safetensors")
-        })
-        .collect();
-    old.sort();
-    let n = old.len().saturating_sub(keep);
-    for p in &old[..n] {
-        let _ = std::fs::remove_file(p);
-        let _ = std::fs::remove_file(checkpoint::config_path(p));
-    }
-    Ok(())
+    super::keep_checkpoint(dir, &format!("epoch-{epoch:06}"), vae, &c, keep)
 }
 
 /// Keep the rows of `metrics.csv` up to `epoch` (rows written after the last checkpoint
