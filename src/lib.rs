@@ -60,6 +60,7 @@ pub mod exact2d;
 pub mod free_energy;
 pub mod gibbs;
 pub mod info;
+pub mod io;
 pub mod mcmc;
 pub mod models;
 pub mod nn;
@@ -72,5 +73,6 @@ pub mod targets;
 pub mod threads;
 pub mod toy;
 pub mod toy_ebm;
+pub mod train;
 
 pub use error::{Error, Result};

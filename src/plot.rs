@@ -6,7 +6,7 @@
 // Index loops over color channels read best as they are.
 #![allow(clippy::needless_range_loop)]
 
-use crate::nn::checkpoint::write_atomic;
+use crate::io::write_atomic;
 use crate::{Error, Result};
 use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
 use ndarray::{Array2, ArrayView2};

@@ -6,7 +6,7 @@
 //! nats (per image or per point, as the run's config says); seconds are wall time; a
 //! column `X_se` is printed as the standard error of `X` (`X +- X_se`).
 
-use crate::nn::checkpoint::write_atomic;
+use crate::io::write_atomic;
 use crate::plot;
 use crate::{Error, Result};
 use base64::Engine;

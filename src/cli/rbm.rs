@@ -249,7 +249,7 @@ fn write_curve(dir: &std::path::Path, pts: &[CurvePoint]) -> Result<()> {
         ));
     }
     let path = dir.join("curve.csv");
-    ebm::nn::checkpoint::write_atomic(&path, csv.as_bytes())?;
+    ebm::io::write_atomic(&path, csv.as_bytes())?;
     let x: Vec<f64> = pts.iter().map(|p| p.epoch as f64).collect();
     let col = |f: fn(&CurvePoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
     let (test, lo, hi, train) = (
@@ -553,11 +553,11 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if let Some(dir) = &run_dir {
         let p = dir.join("run.json");
         let text = serde_json::to_string_pretty(&info).expect("run info serializes");
-        ebm::nn::checkpoint::write_atomic(&p, text.as_bytes())?;
+        ebm::io::write_atomic(&p, text.as_bytes())?;
         // The resolved configuration (what the report shows).
         let resolved =
             serde_json::json!({"model": "rbm", "rbm": &cfg, "run": &info, "data": &what});
-        ebm::nn::checkpoint::write_atomic(
+        ebm::io::write_atomic(
             &dir.join("config.json"),
             &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
         )?;
@@ -658,7 +658,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 s.lr,
                 s.k
             ));
-            ebm::nn::checkpoint::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
+            ebm::io::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
             let num = |x: f64| {
                 if x.is_finite() {
                     serde_json::json!(x)
@@ -675,7 +675,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 .to_string()
                     + "\n"),
             );
-            ebm::nn::checkpoint::write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
+            ebm::io::write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
             keep_checkpoints(dir, &rbm, &cfg, e, test_logp, info.keep)?;
             // trainer.safetensors holds the model too, in one atomic file: what
             // --resume reads; model.safetensors is the checkpoint for `ebm eval rbm`.

@@ -176,7 +176,7 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
     let full = SummaryTable::new(rows.clone()).with_stats(stats);
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
     let summary_path = a.out.join("summary.txt");
-    ebm::nn::checkpoint::write_atomic(&summary_path, full.to_string().as_bytes())?;
+    ebm::io::write_atomic(&summary_path, full.to_string().as_bytes())?;
     let draws_path = match a.format {
         Format::Npy => {
             let p = a.out.join("draws.npy");
@@ -248,7 +248,7 @@ fn write_npy(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
     let mut buf = Vec::new();
     ndarray_npy::WriteNpyExt::write_npy(draws, &mut buf)
         .map_err(|e| Error::invalid("draws.npy", e.to_string()))?;
-    ebm::nn::checkpoint::write_atomic(path, &buf)
+    ebm::io::write_atomic(path, &buf)
 }
 
 /// CSV with a header `chain,draw,y0,...`.
@@ -269,5 +269,5 @@ fn write_csv(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
             s.push('\n');
         }
     }
-    ebm::nn::checkpoint::write_atomic(path, s.as_bytes())
+    ebm::io::write_atomic(path, s.as_bytes())
 }

@@ -279,7 +279,7 @@ fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
         "model": "toy-ebm", "dataset": t.data().name(), "seed": t.seed(),
         "energy": &t.trainer().energy.spec, "training": &t.trainer().cfg, "run": t.run_config(),
     });
-    ebm::nn::checkpoint::write_atomic(
+    ebm::io::write_atomic(
         &out.join("config.json"),
         &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
     )
@@ -341,12 +341,12 @@ fn write_metrics(out: &Path, curve: &[EvalPoint]) -> Result<()> {
             p.well_depth
         ));
     }
-    ebm::nn::checkpoint::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    ebm::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
     let jsonl: String = curve
         .iter()
         .map(|p| serde_json::to_string(p).expect("metrics serialize") + "\n")
         .collect();
-    ebm::nn::checkpoint::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())
+    ebm::io::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())
 }
 
 /// At an evaluation point: `best.safetensors` when its exact test NLL is the lowest of
@@ -626,7 +626,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
             &d,
         )?;
     }
-    ebm::nn::checkpoint::write_atomic(&a.out.join("canyon.md"), table.as_bytes())?;
+    ebm::io::write_atomic(&a.out.join("canyon.md"), table.as_bytes())?;
     println!("table: {}", a.out.join("canyon.md").display());
     Ok(())
 }

@@ -13,26 +13,23 @@
 //! NLL near 87.5 nats (BENCHMARKS.md has the measured figures).
 
 use clap::Args;
-use ebm::data::digits::Digits;
-use ebm::data::idx::Mnist;
+use ebm::data::images::ImageSet;
 use ebm::models::iwae::{log_likelihood_bound, log_likelihood_bound_with};
 use ebm::models::latent_inference::infer_latent;
-use ebm::models::vae::{Vae, VaeConfig, VaeLoss};
+use ebm::models::vae::{Vae, VaeConfig};
 use ebm::nn::checkpoint;
 use ebm::nn::optim::OptimConfig;
+use ebm::train::vae::{
+    METRICS_HEADER, TEST_BINARIZATION_SEED, VaeStep, VaeTraining, binarize_fixed,
+};
+use ebm::train::{FitConfig, Outcome, Position, RunDir, Schedule, fit};
 use ebm::{Error, Result};
 use ndarray::{Array2, Axis, s};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::json;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The seed of the one fixed binarization of the test set (Xoshiro256++,
-/// `v = [u < intensity]`, `u ~ U(0, 1)` row by row).
-pub const TEST_BINARIZATION_SEED: u64 = 0;
 
 #[derive(Args, Debug)]
 #[command(
@@ -134,46 +131,6 @@ pub struct EvalVaeArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Train and test images (intensities in [0, 1]) and labels, and a description.
-struct Data {
-    train: Array2<f32>,
-    test: Array2<f32>,
-    train_labels: Vec<u8>,
-    test_labels: Vec<u8>,
-    what: String,
-}
-
-fn load(data: &Option<PathBuf>, seed: u64) -> Result<Data> {
-    match data {
-        Some(d) => {
-            let m = Mnist::load(d)?;
-            Ok(Data {
-                train: m.train_images,
-                test: m.test_images,
-                train_labels: m.train_labels,
-                test_labels: m.test_labels,
-                what: format!("MNIST at {}", d.display()),
-            })
-        }
-        None => {
-            let (tr, te) = Digits::embedded().split(300, seed);
-            Ok(Data {
-                train: tr.images,
-                test: te.images,
-                train_labels: tr.labels,
-                test_labels: te.labels,
-                what: "embedded UCI digits".into(),
-            })
-        }
-    }
-}
-
-/// The fixed binarization of a test set: `[u < p]` with `u` from [`TEST_BINARIZATION_SEED`].
-pub fn binarize_fixed(x: &Array2<f32>) -> Array2<f32> {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(TEST_BINARIZATION_SEED);
-    x.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)))
-}
-
 fn optimizer(a: &TrainVaeArgs) -> Result<OptimConfig> {
     if !(a.lr.is_finite() && a.lr > 0.0) {
         return Err(Error::invalid(
@@ -181,26 +138,27 @@ fn optimizer(a: &TrainVaeArgs) -> Result<OptimConfig> {
             format!("{} is not a positive number", a.lr),
         ));
     }
+    let (lr, weight_decay) = (a.lr, a.weight_decay);
     Ok(match a.optimizer.as_str() {
         "adam" => OptimConfig::Adam {
-            lr: a.lr,
+            lr,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: a.weight_decay,
+            weight_decay,
         },
         "adamw" => OptimConfig::AdamW {
-            lr: a.lr,
+            lr,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
-            weight_decay: a.weight_decay,
+            weight_decay,
         },
         "sgd" => OptimConfig::Sgd {
-            lr: a.lr,
+            lr,
             momentum: 0.9,
             nesterov: true,
-            weight_decay: a.weight_decay,
+            weight_decay,
         },
         o => {
             return Err(Error::invalid(
@@ -211,41 +169,8 @@ fn optimizer(a: &TrainVaeArgs) -> Result<OptimConfig> {
     })
 }
 
-/// The learning rate of `epoch` (1-based, of `epochs`) under `schedule`.
-fn lr_at(schedule: &str, lr: f32, epoch: usize, epochs: usize) -> f32 {
-    match schedule {
-        "cosine" => {
-            let t = (epoch - 1) as f32 / (epochs.max(2) - 1) as f32;
-            lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f32::consts::PI * t.min(1.0)).cos()))
-        }
-        "iwae" => {
-            // Pass i covers epochs (3^0 + ... + 3^(i-1)) + 1 ..= 3^0 + ... + 3^i.
-            let (mut i, mut end) = (0i32, 1usize);
-            while epoch > end {
-                i += 1;
-                end += 3usize.pow(i as u32);
-            }
-            lr * 10f32.powf(-(i as f32) / 7.0)
-        }
-        _ => lr,
-    }
-}
-
-/// The random stream of batch `j` of epoch `e`.
-fn batch_rng(seed: u64, e: usize, j: usize) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(
-        seed ^ (e as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
-            ^ (j as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-    )
-}
-
-/// The random stream of epoch `e` (so a resumed run draws what an uninterrupted one would).
-fn epoch_rng(seed: u64, e: usize) -> Xoshiro256PlusPlus {
-    Xoshiro256PlusPlus::seed_from_u64(seed ^ (e as u64).wrapping_mul(0xD1B5_4A32_D192_ED03))
-}
-
-/// The resolved settings of a training run (saved as the run's config.json).
-fn resolve(a: &TrainVaeArgs, input_dim: usize) -> Result<(VaeConfig, bool)> {
+/// The resolved settings of a fresh training run (saved as the run's config.json).
+fn resolve(a: &TrainVaeArgs, data: &ImageSet, seed: u64) -> Result<VaeTraining> {
     let base = match a.arch.as_str() {
         "pytorch" => VaeConfig::pytorch_mnist(),
         "iwae" => VaeConfig::iwae_mnist(),
@@ -267,404 +192,135 @@ fn resolve(a: &TrainVaeArgs, input_dim: usize) -> Result<(VaeConfig, bool)> {
             ));
         }
     };
-    if !matches!(a.schedule.as_str(), "constant" | "iwae" | "cosine") {
+    Schedule::from_name(&a.schedule)?;
+    if let Some(c) = a.clip
+        && !(c.is_finite() && c > 0.0)
+    {
         return Err(Error::invalid(
-            "--schedule",
-            format!("`{}` is not one of constant, iwae, cosine", a.schedule),
+            "--clip",
+            format!("{c} is not a positive number"),
         ));
     }
-    let cfg = VaeConfig {
-        input_dim,
+    let vae = VaeConfig {
+        input_dim: data.train.ncols(),
         hidden: a.hidden.clone().unwrap_or(base.hidden.clone()),
         latent: a.latent.unwrap_or(base.latent),
         kl_weight: a.kl_weight,
         iwae_k: a.iwae_k,
         ..base
     };
-    cfg.validate()?;
-    Ok((cfg, binarize))
+    vae.validate()?;
+    Ok(VaeTraining {
+        model: "vae".into(),
+        vae,
+        optimizer: optimizer(a)?,
+        batch: a.batch,
+        binarize,
+        schedule: a.schedule.clone(),
+        lr: a.lr,
+        epochs: a.epochs,
+        seed,
+        data: data.what.clone(),
+        data_dir: a.data.as_ref().map(|p| p.display().to_string()),
+        protocol: VaeTraining::protocol_for(binarize),
+        clip: a.clip,
+    })
 }
 
-/// Paths of a run folder.
-fn model_path(run: &Path) -> PathBuf {
-    run.join("model.safetensors")
-}
-/// Write a consistent checkpoint pair: the optimizer state under a new name (by global
-/// step), then the model (atomically) naming that file, then remove older optimizer files.
-/// A crash at any point leaves a model whose optimizer file exists.
-fn save_pair(
-    dir: &Path,
-    vae: &Vae,
-    opt: &dyn ebm::nn::optim::Optimizer,
-    cfg: &serde_json::Value,
-    step: usize,
-) -> Result<()> {
-    let name = format!("optimizer-{step:09}.safetensors");
-    checkpoint::save_optimizer(&dir.join(&name), opt)?;
-    let mut c = cfg.clone();
-    c["optimizer_state"] = json!(name);
-    checkpoint::save(&model_path(dir), vae, &c)?;
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let f = e.file_name().to_string_lossy().into_owned();
-            if f.starts_with("optimizer-") && f.ends_with(".safetensors") && f != name {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    Ok(())
+/// The first line of a run: the network, the objective and the data.
+fn describe(c: &VaeTraining) -> String {
+    let v = &c.vae;
+    let widths: Vec<String> = v.hidden.iter().map(|h| h.to_string()).collect();
+    let (objective, what) = if v.iwae_k > 1 {
+        (format!("IWAE k = {}", v.iwae_k), "-L_k")
+    } else {
+        (format!("free energy <E>_q + {} KL", v.kl_weight), "ELBO")
+    };
+    format!(
+        "VAE {}-{}-{} ({:?}), {objective}, objective {what}, on {} ({})",
+        v.input_dim,
+        widths.join("-"),
+        v.latent,
+        v.activation,
+        c.data,
+        c.protocol
+    )
 }
 
-/// `checkpoints/epoch-NNNNNN.safetensors` for the last `keep` epochs, and
-/// `best.safetensors` whenever the test loss is the lowest so far (its config records it).
-fn keep_checkpoints(
-    dir: &Path,
-    vae: &Vae,
-    cfg: &serde_json::Value,
-    epoch: usize,
-    test_loss: f64,
-    keep: usize,
-) -> Result<()> {
-    let best = dir.join("best.safetensors");
-    let best_loss = checkpoint::read_config(&best)
-        .ok()
-        .and_then(|c| c["test_loss"].as_f64())
-        .unwrap_or(f64::INFINITY);
-    let mut c = cfg.clone();
-    c["test_loss"] = json!(test_loss);
-    if test_loss < best_loss {
-        checkpoint::save(&best, vae, &c)?;
-    }
-    super::keep_checkpoint(dir, &format!("epoch-{epoch:06}"), vae, &c, keep)
-}
-
-/// Keep the rows of `metrics.csv` up to `epoch` (rows written after the last checkpoint
-/// by a run that was then killed are recomputed by the resumed run).
-fn truncate_metrics(dir: &Path, epoch: usize) -> Result<()> {
-    let p = dir.join("metrics.csv");
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let kept: Vec<&str> = text
-        .lines()
-        .enumerate()
-        .filter(|(i, l)| {
-            *i == 0
-                || l.split(',')
-                    .next()
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .is_some_and(|e| e <= epoch)
-        })
-        .map(|(_, l)| l)
-        .collect();
-    checkpoint::write_atomic(&p, format!("{}\n", kept.join("\n")).as_bytes())?;
-    let pj = dir.join("metrics.jsonl");
-    if pj.exists() {
-        checkpoint::write_atomic(&pj, super::jsonl_upto(&pj, epoch).as_bytes())?;
-    }
-    Ok(())
-}
-
+/// `ebm train vae`: settings and data, then [`ebm::train::fit`] over a [`VaeStep`], then
+/// the figures and the report.
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     if a.epochs == 0 || a.batch == 0 {
         return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
     }
+    // The run folder: --resume's, --run's, or runs/vae unless only --save is wanted.
+    let dir = a
+        .resume
+        .clone()
+        .or(a.run.clone())
+        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/vae")));
+    let run = dir.as_deref().map(RunDir::open).transpose()?;
     // On resume the saved config wins over the flags (except --epochs and --minutes).
-    let (run_dir, resumed): (Option<PathBuf>, Option<serde_json::Value>) = match &a.resume {
-        Some(r) => {
-            let p = r.join("config.json");
-            let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::format(&p, format!("not JSON: {e}")))?;
-            (Some(r.clone()), Some(v))
-        }
-        // Without --run, the run folder is runs/vae unless only --save is wanted.
-        None => (
-            a.run
-                .clone()
-                .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/vae"))),
-            None,
-        ),
+    let saved = match (&a.resume, &run) {
+        (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
+        _ => None,
     };
-    let seed = resumed
-        .as_ref()
-        .and_then(|v| v["seed"].as_u64())
-        .unwrap_or(seed);
-    let data_arg: Option<PathBuf> = match &resumed {
-        Some(v) => v["data_dir"].as_str().map(PathBuf::from),
+    let data_dir = match &saved {
+        Some(c) => c.data_dir.as_ref().map(PathBuf::from),
         None => a.data.clone(),
     };
-    let data = load(&data_arg, seed)?;
-    let (cfg, binarize, opt_cfg, batch, schedule, lr) = match &resumed {
-        Some(v) => {
-            let field = |f: &str| {
-                Error::format(
-                    run_dir.as_ref().unwrap().join("config.json"),
-                    format!("field `{f}` missing or malformed"),
-                )
-            };
-            let cfg: VaeConfig =
-                serde_json::from_value(v["vae"].clone()).map_err(|_| field("vae"))?;
-            let opt: OptimConfig =
-                serde_json::from_value(v["optimizer"].clone()).map_err(|_| field("optimizer"))?;
-            (
-                cfg,
-                v["binarize"].as_bool().ok_or_else(|| field("binarize"))?,
-                opt,
-                v["batch"].as_u64().ok_or_else(|| field("batch"))? as usize,
-                v["schedule"]
-                    .as_str()
-                    .ok_or_else(|| field("schedule"))?
-                    .to_string(),
-                v["lr"].as_f64().ok_or_else(|| field("lr"))? as f32,
-            )
-        }
-        None => {
-            let (c, b) = resolve(a, data.train.ncols())?;
-            (c, b, optimizer(a)?, a.batch, a.schedule.clone(), a.lr)
-        }
-    };
-    if cfg.input_dim != data.train.ncols() {
-        return Err(Error::Shape {
-            what: format!("images of {} for the VAE", data.what),
-            expected: vec![cfg.input_dim],
-            found: vec![data.train.ncols()],
-        });
-    }
-    let protocol = if binarize {
-        format!("dynamic binarization; test set binarized once (seed {TEST_BINARIZATION_SEED})")
-    } else {
-        "pixels in [0, 1] (not binarized)".to_string()
-    };
-    let test = if binarize {
-        binarize_fixed(&data.test)
-    } else {
-        data.test.clone()
-    };
-    // The schedule spans the epochs the run was started with (a resume keeps it).
-    let sched_epochs = resumed
-        .as_ref()
-        .and_then(|v| v["epochs"].as_u64())
-        .map_or(a.epochs, |e| e as usize);
-    let mut init_rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut vae = Vae::new(cfg.clone(), &mut init_rng)?;
-    vae.clip_norm = a.clip;
-    vae.binarize = binarize;
-    let mut opt = opt_cfg.build();
-    let run_cfg = json!({"model": "vae", "vae": cfg, "optimizer": opt_cfg, "batch": batch,
-        "binarize": binarize, "schedule": schedule, "lr": lr, "epochs": sched_epochs, "seed": seed,
-        "data": data.what, "data_dir": data_arg.as_ref().map(|p| p.display().to_string()),
-        "protocol": protocol});
-    let mut first = 1;
-    // Inside an interrupted epoch: batches done and their loss sums.
-    let mut skip_batches = 0usize;
-    let mut partial = VaeLoss::default();
-    if let Some(dir) = &run_dir {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        if resumed.is_some() {
-            let saved = checkpoint::load(&model_path(dir), &mut vae)?;
-            // Runs written before the optimizer file was named by step used one name.
-            let ost = saved["optimizer_state"]
-                .as_str()
-                .unwrap_or("optimizer.safetensors");
-            checkpoint::load_optimizer(&dir.join(ost), opt.as_mut(), &vae)?;
-            first = saved["epoch"].as_u64().unwrap_or(0) as usize + 1;
-            truncate_metrics(dir, first - 1)?;
-            skip_batches = saved["batches"].as_u64().unwrap_or(0) as usize;
-            partial = VaeLoss {
-                recon: saved["partial_recon"].as_f64().unwrap_or(0.0),
-                kl: saved["partial_kl"].as_f64().unwrap_or(0.0),
-                n: saved["partial_n"].as_u64().unwrap_or(0) as usize,
-                kl_weight: cfg.kl_weight as f64,
+    let data = ImageSet::load(data_dir.as_deref(), saved.as_ref().map_or(seed, |c| c.seed))?;
+    let (mut step, start) = match (&saved, &run) {
+        (Some(_), Some(r)) => {
+            let (s, at) = VaeStep::resume(r, data.train.view(), &data.test)?;
+            let inside = if at.update > 0 {
+                format!(" and {} batches of epoch {}", at.update, at.round + 1)
+            } else {
+                String::new()
             };
             eprintln!(
-                "resuming {} after epoch {}{}",
-                dir.display(),
-                first - 1,
-                if skip_batches > 0 {
-                    format!(" and {skip_batches} batches of epoch {first}")
-                } else {
-                    String::new()
-                }
+                "resuming {} after epoch {}{inside}",
+                r.path().display(),
+                at.round
             );
-        } else {
-            let p = dir.join("config.json");
-            checkpoint::write_atomic(
-                &p,
-                &serde_json::to_vec_pretty(&run_cfg).expect("json serializes"),
-            )?;
-            let header = "epoch,seconds,wall_seconds,lr,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl\n";
-            checkpoint::write_atomic(&dir.join("metrics.csv"), header.as_bytes())?;
+            (s, at)
         }
-    }
-    eprintln!("config: {run_cfg}");
-    println!(
-        "VAE {}-{}-{} ({:?}), {}, objective {}, on {} ({})",
-        cfg.input_dim,
-        cfg.hidden
-            .iter()
-            .map(|h| h.to_string())
-            .collect::<Vec<_>>()
-            .join("-"),
-        cfg.latent,
-        cfg.activation,
-        if cfg.iwae_k > 1 {
-            format!("IWAE k = {}", cfg.iwae_k)
-        } else {
-            format!("free energy <E>_q + {} KL", cfg.kl_weight)
-        },
-        if cfg.iwae_k > 1 {
-            "-L_k".to_string()
-        } else {
-            "ELBO".to_string()
-        },
-        data.what,
-        protocol
+        _ => {
+            let s = VaeStep::new(resolve(a, &data, seed)?, data.train.view(), &data.test)?;
+            if let Some(r) = &run {
+                r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
+                r.start_metrics(&METRICS_HEADER)?;
+            }
+            (s, Position::default())
+        }
+    };
+    eprintln!(
+        "config: {}",
+        serde_json::to_string(step.config()).expect("config serializes")
     );
+    println!("{}", describe(step.config()));
     println!(
         "{:>5} {:>12} {:>12} {:>10} {:>8}",
         "epoch", "train loss", "test loss", "test KL", "seconds"
     );
-    let start = Instant::now();
-    let stop = super::interrupt_flag();
-    let n_batches = data.train.nrows().div_ceil(batch);
-    for e in first..=a.epochs {
-        let lr_e = lr_at(&schedule, lr, e, sched_epochs);
-        opt.set_lr(lr_e);
-        let t = Instant::now();
-        // The epoch's order, then one random stream per batch: a run stopped after any
-        // batch resumes exactly where it was.
-        let mut order: Vec<usize> = (0..data.train.nrows()).collect();
-        order.shuffle(&mut epoch_rng(seed, e));
-        let mut l = std::mem::take(&mut partial);
-        let bar = ebm::progress::Progress::new(n_batches as u64, &format!("epoch {e}"));
-        bar.inc(skip_batches as u64, None);
-        for (j, idx) in order.chunks(batch).enumerate().skip(skip_batches) {
-            let mut rng = batch_rng(seed, e, j);
-            match vae.train_batch(data.train.view(), idx, &mut rng, opt.as_mut()) {
-                Ok(b) => l.add(&b),
-                Err(err @ Error::Diverged(_)) => {
-                    if let Some(p) = run_dir.as_ref().map(|d| model_path(d)).or(a.save.clone()) {
-                        eprintln!(
-                            "stopping at epoch {e}, batch {}; the last good checkpoint is {}",
-                            j + 1,
-                            p.display()
-                        );
-                    }
-                    return Err(err);
-                }
-                Err(err) => return Err(err),
-            }
-            bar.inc(1, Some(format!("loss {:.3}", l.per_row())));
-            let done = j + 1;
-            let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst)
-                || a.stop_after_batches
-                    .is_some_and(|s| s == done + (e - 1) * n_batches);
-            let periodic = a.checkpoint_every.is_some_and(|c| c > 0 && done % c == 0);
-            if (interrupted || periodic) && done < n_batches {
-                if let Some(dir) = &run_dir {
-                    let mut c = run_cfg.clone();
-                    c["epoch"] = json!(e - 1);
-                    c["batches"] = json!(done);
-                    c["partial_recon"] = json!(l.recon);
-                    c["partial_kl"] = json!(l.kl);
-                    c["partial_n"] = json!(l.n);
-                    save_pair(dir, &vae, opt.as_ref(), &c, (e - 1) * n_batches + done)?;
-                }
-                if interrupted {
-                    bar.finish();
-                    match &run_dir {
-                        Some(dir) => println!(
-                            "interrupted in epoch {e} after batch {done} of {n_batches}: checkpoint written; continue with `ebm train vae --resume {}`",
-                            dir.display()
-                        ),
-                        None => println!(
-                            "interrupted in epoch {e} after batch {done} (no --run folder: nothing saved)"
-                        ),
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        skip_batches = 0;
-        bar.finish();
-        let mut rng = epoch_rng(seed ^ 0xE7A1, e);
-        let secs = t.elapsed().as_secs_f64();
-        let tl = vae.evaluate(test.view(), 500, &mut rng)?;
-        println!(
-            "{e:>5} {:>12.3} {:>12.3} {:>10.3} {secs:>8.2}",
-            l.per_row(),
-            tl.per_row(),
-            tl.kl / tl.n as f64
-        );
-        let epoch_cfg = {
-            let mut c = run_cfg.clone();
-            c["epoch"] = json!(e);
-            c
-        };
-        if let Some(p) = &a.save {
-            checkpoint::save(p, &vae, &epoch_cfg)?;
-        }
-        if let Some(dir) = &run_dir {
-            // Metrics first, then the checkpoint: a kill in between leaves a row that the
-            // resumed run drops and writes again (identically).
-            let p = dir.join("metrics.csv");
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&p)
-                .map_err(|e| Error::io(&p, e))?;
-            let n = |x: f64, l: &VaeLoss| x / l.n.max(1) as f64;
-            writeln!(
-                f,
-                "{e},{secs:.3},{:.1},{lr_e},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
-                start.elapsed().as_secs_f64(),
-                l.per_row(),
-                n(l.recon, &l),
-                n(l.kl, &l),
-                tl.per_row(),
-                n(tl.recon, &tl),
-                n(tl.kl, &tl)
-            )
-            .map_err(|err| Error::io(&p, err))?;
-            drop(f);
-            let pj = dir.join("metrics.jsonl");
-            let mut fj = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&pj)
-                .map_err(|e| Error::io(&pj, e))?;
-            writeln!(
-                fj,
-                "{}",
-                json!({"epoch": e, "step": e * n_batches, "seconds": secs,
-                       "wall_seconds": start.elapsed().as_secs_f64(), "lr": lr_e,
-                       "train_loss": l.per_row(), "train_recon": n(l.recon, &l), "train_kl": n(l.kl, &l),
-                       "test_loss": tl.per_row(), "test_recon": n(tl.recon, &tl), "test_kl": n(tl.kl, &tl),
-                       "unit": "nats per image"})
-            )
-            .map_err(|err| Error::io(&pj, err))?;
-            drop(fj);
-            save_pair(dir, &vae, opt.as_ref(), &epoch_cfg, e * n_batches)?;
-            keep_checkpoints(dir, &vae, &epoch_cfg, e, tl.per_row(), a.keep)?;
-        }
-        if stop.load(std::sync::atomic::Ordering::SeqCst)
-            || a.stop_after_batches == Some(e * n_batches)
-        {
-            println!("interrupted at the end of epoch {e}: checkpoint written");
-            return Ok(());
-        }
-        if let Some(m) = a.minutes
-            && start.elapsed().as_secs_f64() >= m * 60.0
-        {
-            println!(
-                "stopped after epoch {e}: the budget of {m} minutes is spent ({:.1} min)",
-                start.elapsed().as_secs_f64() / 60.0
-            );
-            break;
-        }
+    let fit_cfg = FitConfig {
+        rounds: a.epochs,
+        minutes: a.minutes,
+        keep: a.keep,
+        checkpoint_every: a.checkpoint_every,
+        stop_after_updates: a.stop_after_batches,
+        save: a.save.clone(),
+        command: "ebm train vae".into(),
+    };
+    if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
+        return Ok(());
     }
-    if let Some(dir) = &run_dir {
+    let seed = step.config().seed;
+    if let Some(r) = &run {
+        let dir = r.path();
         super::vae_figures::write(
             dir,
-            &mut vae,
+            &mut step.vae,
             &data.test,
             &data.test_labels,
             &data.train,
@@ -682,7 +338,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
 
 pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
     let ckpt = if a.checkpoint.is_dir() {
-        model_path(&a.checkpoint)
+        a.checkpoint.join("model.safetensors")
     } else {
         a.checkpoint.clone()
     };
@@ -702,7 +358,7 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
     let mut vae = Vae::new(cfg, &mut rng)?;
     checkpoint::load(&ckpt, &mut vae)?;
     let data_seed = run["seed"].as_u64().unwrap_or(seed);
-    let data = load(&a.data, data_seed)?;
+    let data = ImageSet::load(a.data.as_deref(), data_seed)?;
     if data.test.ncols() != vae.config.input_dim {
         return Err(Error::Shape {
             what: format!(

@@ -263,7 +263,7 @@ pub fn fuzzy_balls(a: &FuzzyBallsArgs, seed: u64) -> Result<()> {
         .collect();
     let png = a.out.join("fuzzy_balls.png");
     code_scatter(&png, &cp)?;
-    ebm::nn::checkpoint::write_atomic(&a.out.join("fuzzy_balls.csv"), csv.as_bytes())?;
+    ebm::io::write_atomic(&a.out.join("fuzzy_balls.csv"), csv.as_bytes())?;
     println!("picture: {}", png.display());
     Ok(())
 }

@@ -2,3 +2,4 @@
 
 pub mod digits;
 pub mod idx;
+pub mod images;

@@ -1,0 +1,298 @@
+//! One training loop for every model.
+//!
+//! A model supplies its [`Step`] (one update, its evaluation, its state); [`fit`] owns
+//! everything a run does around it, once for all models: rounds (epochs, or the updates
+//! between two evaluations), progress, Ctrl-C, the time budget, divergence guards,
+//! checkpoints, resume, the kept checkpoints and `best`, the metrics files and the run
+//! folder's lock ([`RunDir`]).
+//!
+//! Minimizing the training objective `L(w) = (1/N) sum_i L_i(w)` by stochastic updates
+//! `w <- w - eta_t g_t(w)`: the step computes `g_t` (the contrastive gradient
+//! `dE(y)/dw - <dE(y^)/dw>` of the lecture, the variational free energy's gradient, ...);
+//! the loop decides `t`, `eta_t` ([`schedule`]) and the random stream of each update
+//! ([`stream`]), so that a run stopped at any checkpoint and resumed computes exactly the
+//! numbers of a run never stopped.
+//!
+//! Writing a step of one's own (a custom `Learnable` energy, another model) is a test in
+//! `tests/train.rs`; the VAE, RBM, contrastive and classifier steps are in this module's
+//! children.
+
+pub mod run_dir;
+pub mod schedule;
+pub mod vae;
+
+pub use run_dir::{MetricsRow, RunDir};
+pub use schedule::Schedule;
+
+use crate::nn::{Parameters, checkpoint};
+use crate::{Error, Result};
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The random stream of a run's round `round` (1-based) and, with `update = Some(j)`, of
+/// its update `j` (0-based): `seed ^ domain ^ round * C1 ^ (j + 1) * C2`. One rule for every
+/// model; `domain` keeps the streams of different uses apart (the VAE's batches use 0, its
+/// evaluation `0xE7A1`, the RBM's epochs `0x5eed_07b3`). A resumed run draws from the
+/// same streams as an uninterrupted one, whatever it skipped.
+pub fn stream(seed: u64, domain: u64, round: usize, update: Option<usize>) -> Xoshiro256PlusPlus {
+    const C1: u64 = 0xD1B5_4A32_D192_ED03;
+    const C2: u64 = 0x9E37_79B9_7F4A_7C15;
+    let u = update.map_or(0, |j| (j as u64).wrapping_add(1).wrapping_mul(C2));
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ domain ^ (round as u64).wrapping_mul(C1) ^ u)
+}
+
+/// Where a run stands: `round` rounds done, then `update` updates of the next, with
+/// `rows` metrics rows written. Saved inside each checkpoint (the same atomic file as the
+/// state it describes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub round: usize,
+    pub update: usize,
+    pub rows: usize,
+}
+
+/// What a round's evaluation reports.
+#[derive(Clone, Debug, Default)]
+pub struct RoundReport {
+    /// Printed on stdout (the row of the run's table).
+    pub line: String,
+    /// Appended to metrics.csv / metrics.jsonl.
+    pub metrics: MetricsRow,
+    /// The score `best.safetensors` keeps: (config key, value, lower is better).
+    pub best: Option<(&'static str, f64, bool)>,
+}
+
+/// One model's training, one update at a time: what [`fit`] calls.
+pub trait Step {
+    /// The name of a round in messages (`epoch`).
+    fn round_name(&self) -> &'static str {
+        "epoch"
+    }
+    /// The name of an update in messages (`batch`).
+    fn update_name(&self) -> &'static str {
+        "batch"
+    }
+    /// Updates in round `round` (1-based).
+    fn updates_in(&self, round: usize) -> usize;
+    /// Before the first update of round `round` (also when a resumed run re-enters it
+    /// part-way): the learning rate, the order of the data.
+    fn begin_round(&mut self, round: usize) -> Result<()>;
+    /// Update `i` (0-based) of round `round`; returns the progress message (the running
+    /// loss). A non-finite loss is [`Error::Diverged`].
+    fn update(&mut self, round: usize, i: usize) -> Result<Option<String>>;
+    /// After the last update of round `round`, which took `seconds` of training
+    /// (`wall`: since the run started): evaluate.
+    fn end_round(&mut self, round: usize, seconds: f64, wall: f64) -> Result<RoundReport>;
+    /// Whether [`Step::save`] can capture the state inside a round (else Ctrl-C ends the
+    /// round first).
+    fn saves_mid_round(&self) -> bool {
+        false
+    }
+    /// Write what a resume needs into the run folder, atomically, recording `at`.
+    fn save(&self, run: &RunDir, at: Position) -> Result<()>;
+    /// The checkpoint a divergence message names as the last good one.
+    fn checkpoint_path(&self, run: &RunDir) -> PathBuf;
+    /// The model, for the kept checkpoints, best.safetensors and `--save`.
+    fn model(&self) -> &dyn Parameters;
+    /// The config stored with a kept model after round `round` (what `ebm eval` loads).
+    fn model_config(&self, round: usize) -> serde_json::Value;
+    /// Where an interruption stopped, for its message: inside round `round` after
+    /// `update` of its `n` updates, or (`None`) at its end.
+    fn describe_stop(&self, round: usize, inside: Option<(usize, usize)>) -> String {
+        let (rn, un) = (self.round_name(), self.update_name());
+        match inside {
+            Some((done, n)) => format!("in {rn} {round} after {un} {done} of {n}"),
+            None => format!("at the end of {rn} {round}"),
+        }
+    }
+    /// The name of the kept checkpoint of round `round` (`epoch-000003`).
+    fn checkpoint_name(&self, round: usize) -> String {
+        format!("epoch-{round:06}")
+    }
+}
+
+/// How [`fit`] runs a step.
+#[derive(Clone, Debug, Default)]
+pub struct FitConfig {
+    /// The last round (a resumed run may extend it).
+    pub rounds: usize,
+    /// Stop after the round during which this many minutes have passed.
+    pub minutes: Option<f64>,
+    /// Models of the last `keep` rounds in `checkpoints/` (0: none).
+    pub keep: usize,
+    /// Also save the state every this many updates inside a round (when the step can).
+    pub checkpoint_every: Option<usize>,
+    /// Stop as Ctrl-C would after this many updates in all (tests of interruption).
+    pub stop_after_updates: Option<usize>,
+    /// Also save the model here after every round (no run folder needed).
+    pub save: Option<PathBuf>,
+    /// The command a user resumes with (`ebm train vae`), for the interruption message.
+    pub command: String,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All rounds done.
+    Finished,
+    /// Ctrl-C (or `stop_after_updates`); the state is saved when there is a run folder.
+    Interrupted,
+    /// The time budget was spent.
+    BudgetSpent,
+}
+
+/// Set by Ctrl-C (SIGINT) once [`interrupt_flag`] installed the handler: the loop
+/// finishes its update, checkpoints and returns [`Outcome::Interrupted`].
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let f = Arc::new(AtomicBool::new(false));
+        let g = f.clone();
+        // A second Ctrl-C during the checkpoint write is ignored; the handler may fail to
+        // install (another handler exists): then Ctrl-C keeps its default meaning.
+        let _ = ctrlc::set_handler(move || g.store(true, Ordering::SeqCst));
+        f
+    })
+    .clone()
+}
+
+/// Run `step` from `start` to round `cfg.rounds`, in the run folder `run` (if any).
+///
+/// Per update: the step's update, progress, then Ctrl-C / `stop_after_updates` and the
+/// periodic mid-round checkpoint. Per round: the step's evaluation, its line on stdout,
+/// `--save`, the metrics row, the step's state, best and the kept checkpoints (in that
+/// order: a kill between two writes leaves files a resume rewrites identically), then
+/// the budget.
+pub fn fit(
+    step: &mut dyn Step,
+    run: Option<&RunDir>,
+    start: Position,
+    cfg: &FitConfig,
+) -> Result<Outcome> {
+    if let Some(r) = run {
+        r.resume_metrics(start.rows)?;
+    }
+    let clock = Instant::now();
+    let stop = interrupt_flag();
+    let mut rows = start.rows;
+    let mut total: usize =
+        (1..=start.round).map(|r| step.updates_in(r)).sum::<usize>() + start.update;
+    let mut skip = start.update;
+    for round in start.round + 1..=cfg.rounds {
+        let n = step.updates_in(round);
+        step.begin_round(round)?;
+        let t = Instant::now();
+        let bar =
+            crate::progress::Progress::new(n as u64, &format!("{} {round}", step.round_name()));
+        bar.inc(skip as u64, None);
+        for i in skip..n {
+            let msg = match step.update(round, i) {
+                Ok(m) => m,
+                Err(err @ Error::Diverged(_)) => {
+                    bar.finish();
+                    diverged(step, run, cfg, round, i);
+                    return Err(err);
+                }
+                Err(e) => return Err(e),
+            };
+            bar.inc(1, msg);
+            total += 1;
+            let done = i + 1;
+            let interrupted = stop.load(Ordering::SeqCst) || cfg.stop_after_updates == Some(total);
+            let periodic = cfg.checkpoint_every.is_some_and(|c| c > 0 && done % c == 0);
+            if done < n && (interrupted || periodic) && step.saves_mid_round() {
+                let at = Position {
+                    round: round - 1,
+                    update: done,
+                    rows,
+                };
+                if let Some(r) = run {
+                    step.save(r, at)?;
+                }
+                if interrupted {
+                    bar.finish();
+                    interrupted_message(step, run, cfg, round, Some((done, n)));
+                    return Ok(Outcome::Interrupted);
+                }
+            }
+        }
+        skip = 0;
+        bar.finish();
+        let secs = t.elapsed().as_secs_f64();
+        let report = step.end_round(round, secs, clock.elapsed().as_secs_f64())?;
+        println!("{}", report.line);
+        if let Some(p) = &cfg.save {
+            checkpoint::save(p, step.model(), &step.model_config(round))?;
+        }
+        if let Some(r) = run {
+            r.append_metrics(&report.metrics)?;
+            rows += 1;
+            step.save(
+                r,
+                Position {
+                    round,
+                    update: 0,
+                    rows,
+                },
+            )?;
+            let mc = step.model_config(round);
+            if let Some((key, score, lower)) = report.best {
+                r.keep_best(step.model(), &mc, key, score, lower)?;
+            }
+            r.keep_checkpoint(&step.checkpoint_name(round), step.model(), &mc, cfg.keep)?;
+        }
+        if round < cfg.rounds
+            && (stop.load(Ordering::SeqCst) || cfg.stop_after_updates == Some(total))
+        {
+            interrupted_message(step, run, cfg, round, None);
+            return Ok(Outcome::Interrupted);
+        }
+        if let Some(m) = cfg.minutes
+            && clock.elapsed().as_secs_f64() >= m * 60.0
+        {
+            println!(
+                "stopped after {} {round}: the budget of {m} minutes is spent ({:.1} min)",
+                step.round_name(),
+                clock.elapsed().as_secs_f64() / 60.0
+            );
+            return Ok(Outcome::BudgetSpent);
+        }
+    }
+    Ok(Outcome::Finished)
+}
+
+fn diverged(step: &dyn Step, run: Option<&RunDir>, cfg: &FitConfig, round: usize, i: usize) {
+    let p = run.map(|r| step.checkpoint_path(r)).or(cfg.save.clone());
+    if let Some(p) = p {
+        eprintln!(
+            "stopping at {} {round}, {} {}; the last good checkpoint is {}",
+            step.round_name(),
+            step.update_name(),
+            i + 1,
+            p.display()
+        );
+    }
+}
+
+fn interrupted_message(
+    step: &dyn Step,
+    run: Option<&RunDir>,
+    cfg: &FitConfig,
+    round: usize,
+    inside: Option<(usize, usize)>,
+) {
+    let at = step.describe_stop(round, inside);
+    match run {
+        Some(r) => println!(
+            "interrupted {at}: checkpoint written; continue with `{} --resume {}`",
+            cfg.command,
+            r.path().display()
+        ),
+        None => println!("interrupted {at} (no run folder: nothing saved)"),
+    }
+}
