@@ -6,9 +6,8 @@
 use ebm::data::digits::Digits;
 use ebm::gibbs::log_sum_exp;
 use ebm::mcmc::{BinaryBlocks, BlockGibbs, BlockState};
-use ebm::models::rbm::{
-    Rbm, RbmConfig, RbmTrainer, Sampler, ais_log_z, ais_schedule, base_rate_bias,
-};
+use ebm::models::rbm::{Rbm, RbmConfig, Sampler, ais_log_z, ais_schedule, base_rate_bias};
+use ebm::train::rbm::RbmTrainer;
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;

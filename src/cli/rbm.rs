@@ -13,18 +13,16 @@
 //! the interval of log Z +- 3 standard errors).
 
 use clap::Args;
-use ebm::data::digits::Digits;
-use ebm::data::idx::Mnist;
-use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm, RbmConfig, RbmTrainer, Sampler};
+use ebm::data::images::ImageSet;
+use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm, RbmConfig, Sampler};
+use ebm::train::rbm::{CurveConfig, EXACT_HIDDEN, RbmStep, RbmTrainer, ais_betas, read_curve};
+use ebm::train::{FitConfig, Outcome, Position, RunDir, Step, fit};
 use ebm::{Error, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Largest hidden layer for which the exact log-likelihood is printed.
-const EXACT_HIDDEN: usize = 20;
 
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -120,63 +118,9 @@ pub struct TrainRbmArgs {
 /// Chains drawn in samples.png.
 const SAMPLE_CHAINS: usize = 100;
 
-/// One point of the training curve.
-struct CurvePoint {
-    epoch: usize,
-    test: f64,
-    lo: f64,
-    hi: f64,
-    train: f64,
-}
-
-/// AIS log Z of `rbm`, then the average log-probabilities of `train` and `test`.
-fn curve_point(
-    rbm: &Rbm,
-    a: &TrainRbmArgs,
-    base: &[f32],
-    data: (&Array2<f32>, &Array2<f32>),
-    epoch: usize,
-    seed: u64,
-) -> Result<CurvePoint> {
-    let t = Instant::now();
-    let est = ebm::models::rbm::ais_log_z(
-        rbm,
-        base,
-        &ais_betas(a.ais_betas),
-        a.ais_runs,
-        seed.wrapping_add(epoch as u64),
-    )?;
-    let test = rbm.mean_log_prob(data.1.view(), est.log_z)?;
-    let train = rbm.mean_log_prob(data.0.view(), est.log_z)?;
-    eprintln!(
-        "epoch {epoch}: AIS log Z {:.3} +- {:.3}, test log-prob {test:.3} [{:.3}, {:.3}], train {train:.3} ({:.1} s)",
-        est.log_z,
-        est.std_err,
-        test - 3.0 * est.std_err,
-        test + 3.0 * est.std_err,
-        t.elapsed().as_secs_f64()
-    );
-    Ok(CurvePoint {
-        epoch,
-        test,
-        lo: test - 3.0 * est.std_err,
-        hi: test + 3.0 * est.std_err,
-        train,
-    })
-}
-
-/// The AIS schedule for `k` betas: Salakhutdinov and Murray's own for 14,500.
-fn ais_betas(k: usize) -> Vec<f64> {
-    if k == 14_500 {
-        ebm::models::rbm::ais_schedule(None)
-    } else {
-        ebm::models::rbm::ais_schedule(Some(k))
-    }
-}
-
 /// filters.png and samples.png into `dir`.
 fn pictures(
-    dir: &std::path::Path,
+    dir: &Path,
     rbm: &Rbm,
     trainer: &RbmTrainer,
     test: &Array2<f32>,
@@ -238,97 +182,32 @@ fn square_side(n: usize) -> Result<usize> {
     Ok(side)
 }
 
-/// curve.csv and curve.png into `dir`.
-fn write_curve(dir: &std::path::Path, pts: &[CurvePoint]) -> Result<()> {
-    use ebm::plot::{BLUE, ORANGE, Series, errorbar_plot};
-    let mut csv = String::from("epoch,test_logp,logp_lo,logp_hi,train_logp\n");
-    for p in pts {
-        csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.6},{:.6}\n",
-            p.epoch, p.test, p.lo, p.hi, p.train
-        ));
+/// Binary train and test images, a description, and the training images' grey levels in
+/// [0, 1] (what dynamic binarization draws from): MNIST drawn `v ~ Bernoulli(pixel)` once
+/// with `seed`, the digits thresholded at 0.5.
+fn load(
+    data: &Option<PathBuf>,
+    seed: u64,
+) -> Result<(Array2<f32>, Array2<f32>, String, Array2<f32>)> {
+    use ebm::data::images::{binarize_with, threshold};
+    let d = ImageSet::load(data.as_deref(), seed)?;
+    if d.is_mnist {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let (tr, te) = (
+            binarize_with(&d.train, &mut rng),
+            binarize_with(&d.test, &mut rng),
+        );
+        let what = format!("{} (v ~ Bernoulli(intensity), seed {seed})", d.what);
+        Ok((tr, te, what, d.train))
+    } else {
+        let what = "embedded UCI digits (intensity > 0.5)".to_string();
+        Ok((
+            threshold(&d.train, 0.5),
+            threshold(&d.test, 0.5),
+            what,
+            d.train,
+        ))
     }
-    let path = dir.join("curve.csv");
-    ebm::io::write_atomic(&path, csv.as_bytes())?;
-    let x: Vec<f64> = pts.iter().map(|p| p.epoch as f64).collect();
-    let col = |f: fn(&CurvePoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
-    let (test, lo, hi, train) = (
-        col(|p| p.test),
-        col(|p| p.lo),
-        col(|p| p.hi),
-        col(|p| p.train),
-    );
-    errorbar_plot(
-        &dir.join("curve.png"),
-        "RBM log-probability (AIS; bars: log Z +- 3 SE)",
-        "epoch",
-        "nats per image",
-        &[
-            Series {
-                label: "train",
-                x: &x,
-                y: &train,
-                err: None,
-                color: ORANGE,
-            },
-            Series {
-                label: "test",
-                x: &x,
-                y: &test,
-                err: Some((&lo, &hi)),
-                color: BLUE,
-            },
-        ],
-    )
-}
-
-/// Binary (train, test) images and a description of the data.
-fn load(data: &Option<PathBuf>, seed: u64) -> Result<(Array2<f32>, Array2<f32>, String)> {
-    let (tr, te, what, _) = load_with_grey(data, seed)?;
-    Ok((tr, te, what))
-}
-
-/// Binary train and test images, a description of the data, the training grey levels.
-type Loaded = (Array2<f32>, Array2<f32>, String, Array2<f32>);
-
-/// Binary (train, test) images, a description, and the training images' grey levels in
-/// [0, 1] (what dynamic binarization draws from).
-fn load_with_grey(data: &Option<PathBuf>, seed: u64) -> Result<Loaded> {
-    match data {
-        Some(d) => {
-            let m = Mnist::load(d)?;
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-            let mut bin = |x: &Array2<f32>| x.mapv(|p| f32::from(u8::from(rng.r#gen::<f32>() < p)));
-            let (tr, te) = (bin(&m.train_images), bin(&m.test_images));
-            Ok((
-                tr,
-                te,
-                format!(
-                    "MNIST at {} (v ~ Bernoulli(intensity), seed {seed})",
-                    d.display()
-                ),
-                m.train_images,
-            ))
-        }
-        None => {
-            let (tr, te) = Digits::embedded().split(300, seed);
-            let bin = |x: &Array2<f32>| x.mapv(|p| f32::from(u8::from(p > 0.5)));
-            Ok((
-                bin(&tr.images),
-                bin(&te.images),
-                "embedded UCI digits (intensity > 0.5)".into(),
-                tr.images,
-            ))
-        }
-    }
-}
-
-/// The run-folder files.
-fn model_path(dir: &Path) -> PathBuf {
-    dir.join("model.safetensors")
-}
-fn trainer_path(dir: &Path) -> PathBuf {
-    dir.join("trainer.safetensors")
 }
 
 /// What a resumed run needs besides the checkpoints (saved as `run.json`).
@@ -349,73 +228,8 @@ fn default_keep() -> usize {
     3
 }
 
-/// `checkpoints/epoch-NNNNNN.safetensors` for the last `keep` epochs and, when this
-/// epoch has a test log-probability (`test`: exact, or from AIS), `best.safetensors`
-/// if it is the highest so far (its config records the epoch and the figure).
-fn keep_checkpoints(
-    dir: &Path,
-    rbm: &Rbm,
-    cfg: &RbmConfig,
-    epoch: usize,
-    test: Option<(f64, &str)>,
-    keep: usize,
-) -> Result<()> {
-    use ebm::nn::checkpoint;
-    let mut c = serde_json::json!({ "model": "rbm", "rbm": cfg, "epoch": epoch });
-    if let Some((lp, how)) = test.filter(|t| t.0.is_finite()) {
-        c["test_logp"] = serde_json::json!(lp);
-        c["test_logp_by"] = serde_json::json!(how);
-        let best = dir.join("best.safetensors");
-        let best_lp = checkpoint::read_config(&best)
-            .ok()
-            .and_then(|c| c["test_logp"].as_f64())
-            .unwrap_or(f64::NEG_INFINITY);
-        if lp > best_lp {
-            checkpoint::save(&best, rbm, &c)?;
-        }
-    }
-    super::keep_checkpoint(dir, &format!("epoch-{epoch:06}"), rbm, &c, keep)
-}
-
-/// The curve points already in `dir/curve.csv` up to `epoch` (a resumed run keeps them).
-fn read_curve(dir: &Path, epoch: usize) -> Vec<CurvePoint> {
-    let Ok(text) = std::fs::read_to_string(dir.join("curve.csv")) else {
-        return Vec::new();
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            let g = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
-            Some(CurvePoint {
-                epoch: f.first()?.parse().ok()?,
-                test: g(1)?,
-                lo: g(2)?,
-                hi: g(3)?,
-                train: g(4)?,
-            })
-        })
-        .filter(|p| p.epoch <= epoch)
-        .collect()
-}
-
-/// metrics.csv cut back to the epochs done (so a resumed run appends after them).
-fn metrics_upto(dir: &Path, epoch: usize) -> String {
-    let head = "epoch,seconds,recon_error,train_ll,test_ll,lr,k\n".to_string();
-    let Ok(text) = std::fs::read_to_string(dir.join("metrics.csv")) else {
-        return head;
-    };
-    let mut out = head;
-    for l in text.lines().skip(1) {
-        if l.split(',').next().and_then(|e| e.parse::<usize>().ok()) <= Some(epoch) {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
+/// The settings of a fresh run from the flags, checked.
+fn fresh_config(a: &TrainRbmArgs, visible: usize, seed: u64) -> Result<RbmConfig> {
     let sampler = match a.sampler.as_str() {
         "cd" => Sampler::Cd { k: a.k },
         "pcd" => Sampler::Pcd {
@@ -429,9 +243,6 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             ));
         }
     };
-    if a.epochs == 0 {
-        return Err(Error::invalid("--epochs", "must be at least 1"));
-    }
     let binarize = match a.binarize.as_str() {
         "once" => false,
         "dynamic" => true,
@@ -442,13 +253,35 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             ));
         }
     };
+    let cfg = RbmConfig {
+        sampler,
+        epochs: a.epochs,
+        batch_size: a.batch,
+        lr: a.lr,
+        lr_final: a.lr_final,
+        weight_decay: a.weight_decay,
+        momentum: a.momentum,
+        momentum_final: a.momentum_final,
+        momentum_switch: a.momentum_switch,
+        seed,
+        binarize,
+        k_ramp: a.k_ramp,
+        lr_over_k: a.lr_over_k,
+        ..RbmConfig::new(visible, a.hidden)
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The run settings: run.json's when resuming (with --data overriding), else the flags'.
+fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
+    if a.epochs == 0 {
+        return Err(Error::invalid("--epochs", "must be at least 1"));
+    }
     if a.ais_every == Some(0) {
         return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
     }
-    // The run folder: --resume's, --run's, or runs/rbm when neither --save is given.
-    let default_run = (a.run.is_none() && a.resume.is_none() && a.save.is_none())
-        .then(|| PathBuf::from("runs/rbm"));
-    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() && default_run.is_none() {
+    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() && a.save.is_some() {
         return Err(Error::invalid(
             "--ais-every",
             "needs a run folder: --run DIR (or --resume DIR), not only --save",
@@ -457,20 +290,8 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if a.sample_sweeps == 0 {
         return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
     }
-    let run_dir = a.resume.clone().or_else(|| a.run.clone()).or(default_run);
-    // A resumed run takes its data, seed and curve settings from run.json.
-    let info = match &a.resume {
-        Some(dir) => {
-            let p = dir.join("run.json");
-            let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-            let mut i: RunInfo = serde_json::from_str(&text)
-                .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
-            if a.data.is_some() {
-                i.data = a.data.clone();
-            }
-            i
-        }
-        None => RunInfo {
+    let Some(dir) = &a.resume else {
+        return Ok(RunInfo {
             data: a.data.clone(),
             seed,
             ais_every: a.ais_every,
@@ -478,56 +299,62 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
             ais_betas: a.ais_betas,
             sample_sweeps: a.sample_sweeps,
             keep: a.keep,
-        },
+        });
     };
-    let seed = info.seed;
-    let (train, test, what, grey) = load_with_grey(&info.data, seed)?;
-    if let Some(dir) = &run_dir {
-        square_side(train.ncols())?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        eprintln!("run folder: {}", dir.display());
+    let p = dir.join("run.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    let mut i: RunInfo = serde_json::from_str(&text)
+        .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
+    if a.data.is_some() {
+        i.data = a.data.clone();
     }
-    let (mut rbm, mut trainer, cfg) = match &a.resume {
-        Some(dir) => {
-            let state = ebm::nn::checkpoint::read_config(&trainer_path(dir))?;
-            let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone()).map_err(|e| {
-                Error::format(trainer_path(dir), format!("config field `rbm`: {e}"))
-            })?;
-            if a.epochs > cfg.epochs {
-                cfg.epochs = a.epochs;
-            }
-            let (trainer, rbm) = RbmTrainer::load_state(cfg.clone(), &trainer_path(dir))?;
-            rbm.check_visible(train.view())?;
+    Ok(i)
+}
+
+/// `ebm train rbm`: settings and data, then [`ebm::train::fit`] over an [`RbmStep`], then
+/// the pictures and the report.
+pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
+    let info = run_info(a, seed)?;
+    let seed = info.seed;
+    // The run folder: --resume's, --run's, or runs/rbm when --save is not given alone.
+    let dir = a
+        .resume
+        .clone()
+        .or(a.run.clone())
+        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/rbm")));
+    let run = dir.as_deref().map(RunDir::open).transpose()?;
+    let (train, test, what, grey) = load(&info.data, seed)?;
+    if let Some(r) = &run {
+        square_side(train.ncols())?;
+        eprintln!("run folder: {}", r.path().display());
+    }
+    let (rbm, trainer) = match &run {
+        Some(r) if a.resume.is_some() => {
+            let tp = r.join("trainer.safetensors");
+            let state = ebm::nn::checkpoint::read_config(&tp)?;
+            let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone())
+                .map_err(|e| Error::format(&tp, format!("config field `rbm`: {e}")))?;
+            cfg.epochs = cfg.epochs.max(a.epochs);
+            cfg.validate()
+                .map_err(|e| Error::format(&tp, e.to_string()))?;
+            let (trainer, rbm) = RbmTrainer::load_state(cfg.clone(), &tp)?;
             eprintln!(
                 "resuming {} after epoch {} of {}",
-                dir.display(),
+                r.path().display(),
                 trainer.epoch(),
                 cfg.epochs
             );
-            (rbm, trainer, cfg)
+            (rbm, trainer)
         }
-        None => {
-            let cfg = RbmConfig {
-                sampler,
-                epochs: a.epochs,
-                batch_size: a.batch,
-                lr: a.lr,
-                lr_final: a.lr_final,
-                weight_decay: a.weight_decay,
-                momentum: a.momentum,
-                momentum_final: a.momentum_final,
-                momentum_switch: a.momentum_switch,
-                seed,
-                binarize,
-                k_ramp: a.k_ramp,
-                lr_over_k: a.lr_over_k,
-                ..RbmConfig::new(train.ncols(), a.hidden)
-            };
-            let rbm = RbmTrainer::init_model(&cfg, train.view())?;
-            let trainer = RbmTrainer::new(cfg.clone())?;
-            (rbm, trainer, cfg)
+        _ => {
+            let cfg = fresh_config(a, train.ncols(), seed)?;
+            (
+                RbmTrainer::init_model(&cfg, train.view())?,
+                RbmTrainer::new(cfg)?,
+            )
         }
     };
+    let cfg = trainer.config.clone();
     let done = trainer.epoch();
     eprintln!(
         "data: {what}, {} train / {} test images",
@@ -538,168 +365,72 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         "config: {}",
         serde_json::to_string(&cfg).expect("config serializes")
     );
-    let hidden = cfg.hidden;
-    let exact = hidden <= EXACT_HIDDEN.min(MAX_EXACT_UNITS);
-    let ll = |rbm: &Rbm| -> Result<(f64, f64)> {
-        let log_z = rbm.log_z_exact()?;
-        Ok((
-            rbm.mean_log_prob(train.view(), log_z)?,
-            rbm.mean_log_prob(test.view(), log_z)?,
-        ))
-    };
-    let mut metrics = String::new();
-    let mut jsonl = String::new();
-    let mut curve = Vec::new();
-    if let Some(dir) = &run_dir {
-        let p = dir.join("run.json");
+    let curve_cfg = info.ais_every.map(|every| CurveConfig {
+        every,
+        runs: info.ais_runs,
+        betas: info.ais_betas,
+    });
+    let curve = run
+        .as_ref()
+        .map_or(Vec::new(), |r| read_curve(r.path(), done));
+    let mut step = RbmStep::new(
+        rbm,
+        trainer,
+        (train.view(), grey.view(), test.view()),
+        curve_cfg,
+        curve,
+    )?;
+    if let Some(r) = &run {
         let text = serde_json::to_string_pretty(&info).expect("run info serializes");
-        ebm::io::write_atomic(&p, text.as_bytes())?;
+        ebm::io::write_atomic(&r.join("run.json"), text.as_bytes())?;
         // The resolved configuration (what the report shows).
-        let resolved =
-            serde_json::json!({"model": "rbm", "rbm": &cfg, "run": &info, "data": &what});
-        ebm::io::write_atomic(
-            &dir.join("config.json"),
-            &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+        r.write_config(
+            &serde_json::json!({"model": "rbm", "rbm": &cfg, "run": &info, "data": &what}),
         )?;
-        metrics = metrics_upto(dir, done);
-        jsonl = super::jsonl_upto(&dir.join("metrics.jsonl"), done);
-        curve = read_curve(dir, done);
         if a.resume.is_none() {
-            rbm.save(&model_path(dir), &cfg)?;
-            trainer.save_state(&rbm, &trainer_path(dir))?;
+            r.start_metrics(&ebm::train::rbm::METRICS_HEADER)?;
+            step.save(r, Position::default())?;
         }
     }
     println!(
         "{:>5} {:>10} {:>12} {:>12} {:>8}",
         "epoch", "recon", "train LL", "test LL", "seconds"
     );
-    if exact && done == 0 {
-        let (tr, te) = ll(&rbm)?;
+    if step.exact() && done == 0 {
+        let (tr, te) = step.exact_ll()?;
         println!("{:>5} {:>10} {tr:>12.3} {te:>12.3} {:>8}", 0, "-", "-");
     }
-    let base = ebm::models::rbm::base_rate_bias(train.view());
-    let stop = super::interrupt_flag();
-    let curve_args = TrainRbmArgs {
-        ais_runs: info.ais_runs,
-        ais_betas: info.ais_betas,
-        ..a.clone()
+    let n = step.updates_in(1);
+    let fit_cfg = FitConfig {
+        rounds: cfg.epochs,
+        keep: info.keep,
+        stop_after_updates: a.stop_after.map(|e| e * n),
+        save: a.save.clone(),
+        command: "ebm train rbm".into(),
+        ..FitConfig::default()
     };
-    for e in done + 1..=cfg.epochs {
-        let t = Instant::now();
-        // Dynamic binarization draws from the grey levels; otherwise the fixed draw.
-        let images = if cfg.binarize { &grey } else { &train };
-        let s = match trainer.train_epoch(&mut rbm, images.view()) {
-            Ok(s) => s,
-            Err(err @ Error::Diverged(_)) => {
-                if let Some(dir) = &run_dir {
-                    eprintln!(
-                        "stopping; the last good checkpoint is {}",
-                        model_path(dir).display()
-                    );
-                } else if let Some(p) = &a.save {
-                    eprintln!("stopping; the last good checkpoint is {}", p.display());
-                }
-                return Err(err);
-            }
-            Err(err) => return Err(err),
-        };
-        let secs = t.elapsed().as_secs_f64();
-        let (tr, te) = if exact {
-            ll(&rbm)?
-        } else {
-            (f64::NAN, f64::NAN)
-        };
-        if exact {
-            println!(
-                "{e:>5} {:>10.3} {tr:>12.3} {te:>12.3} {secs:>8.2}",
-                s.recon_error
-            );
-        } else {
-            println!(
-                "{e:>5} {:>10.3} {:>12} {:>12} {secs:>8.2}",
-                s.recon_error, "-", "-"
-            );
-        }
-        if let Some(p) = &a.save {
-            rbm.save(p, &cfg)?;
-        }
-        let mut test_logp = exact.then_some((te, "exact log Z"));
-        if let Some(every) = info.ais_every
-            && (e % every == 0 || e == cfg.epochs)
-        {
-            curve.push(curve_point(
-                &rbm,
-                &curve_args,
-                &base,
-                (&train, &test),
-                e,
-                seed,
-            )?);
-            if let Some(dir) = &run_dir {
-                write_curve(dir, &curve)?;
-            }
-            if !exact {
-                test_logp = curve.last().map(|p| (p.test, "AIS log Z"));
-            }
-        }
-        if let Some(dir) = &run_dir {
-            let f = |x: f64| {
-                if x.is_finite() {
-                    format!("{x:.6}")
-                } else {
-                    String::new()
-                }
-            };
-            metrics.push_str(&format!(
-                "{e},{secs:.4},{:.6},{},{},{},{}\n",
-                s.recon_error,
-                f(tr),
-                f(te),
-                s.lr,
-                s.k
-            ));
-            ebm::io::write_atomic(&dir.join("metrics.csv"), metrics.as_bytes())?;
-            let num = |x: f64| {
-                if x.is_finite() {
-                    serde_json::json!(x)
-                } else {
-                    serde_json::Value::Null
-                }
-            };
-            jsonl.push_str(
-                &(serde_json::json!({
-                    "epoch": e, "seconds": secs, "recon_error": s.recon_error,
-                    "train_ll": num(tr), "test_ll": num(te), "lr": s.lr, "k": s.k,
-                    "unit": "nats per image",
-                })
-                .to_string()
-                    + "\n"),
-            );
-            ebm::io::write_atomic(&dir.join("metrics.jsonl"), jsonl.as_bytes())?;
-            keep_checkpoints(dir, &rbm, &cfg, e, test_logp, info.keep)?;
-            // trainer.safetensors holds the model too, in one atomic file: what
-            // --resume reads; model.safetensors is the checkpoint for `ebm eval rbm`.
-            trainer.save_state(&rbm, &trainer_path(dir))?;
-            rbm.save(&model_path(dir), &cfg)?;
-        }
-        if stop.load(std::sync::atomic::Ordering::SeqCst) || a.stop_after == Some(e) {
-            match &run_dir {
-                Some(dir) => println!(
-                    "interrupted at the end of epoch {e}: checkpoint written; continue with --resume {}",
-                    dir.display()
-                ),
-                None => println!("interrupted at the end of epoch {e}"),
-            }
-            return Ok(());
-        }
+    let start = Position {
+        round: done,
+        update: 0,
+        rows: done,
+    };
+    if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
+        return Ok(());
     }
     if let Some(p) = &a.save {
         println!("checkpoint: {}", p.display());
     }
-    if let Some(dir) = &run_dir {
-        pictures(dir, &rbm, &trainer, &test, info.sample_sweeps, seed)?;
-        println!("pictures: {}", dir.display());
-        println!("report: {}", ebm::report::write_report(dir)?.display());
+    if let Some(r) = &run {
+        pictures(
+            r.path(),
+            &step.rbm,
+            &step.trainer,
+            &test,
+            info.sample_sweeps,
+            seed,
+        )?;
+        println!("pictures: {}", r.path().display());
+        println!("report: {}", ebm::report::write_report(r.path())?.display());
     }
     Ok(())
 }
@@ -730,7 +461,7 @@ pub struct EvalRbmArgs {
 /// that the AIS error puts on it.
 pub fn eval(a: &EvalRbmArgs, seed: u64) -> Result<()> {
     let (rbm, _cfg) = Rbm::load(&a.checkpoint)?;
-    let (train, test, what) = load(&a.data, seed)?;
+    let (train, test, what, _) = load(&a.data, seed)?;
     if train.ncols() != rbm.visible() {
         return Err(Error::Shape {
             what: format!("{what} for the RBM in {}", a.checkpoint.display()),

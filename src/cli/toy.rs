@@ -12,7 +12,9 @@ use ebm::nn::ActivationKind;
 use ebm::nn::optim::OptimConfig;
 use ebm::plot::{BLUE, ORANGE};
 use ebm::toy::ToyData;
-use ebm::toy_ebm::{EvalPoint, ToyRunConfig, ToyTraining, train, well_depth};
+use ebm::toy_ebm::{ToyRunConfig, ToyTraining, train, well_depth};
+use ebm::train::toy::ToyStep;
+use ebm::train::{FitConfig, Outcome, RunDir, fit};
 use ebm::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -184,40 +186,13 @@ fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfi
     Ok((spec, cfg))
 }
 
-fn line(p: &EvalPoint) -> String {
-    let opt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
-    format!(
-        "step {:>6}  {:>6.1} s  gap {:>7.3}  acc {:.2}  test NLL {:.4}  train NLL {:.4}  KL {}  mass off support {}  log Z {:.3}  well depth {:.2}{}",
-        p.step,
-        p.seconds,
-        p.gap,
-        p.acceptance,
-        p.test_nll,
-        p.train_nll,
-        opt(p.kl),
-        opt(p.mass_outside),
-        p.log_z,
-        p.well_depth,
-        if p.box_holds_mass {
-            ""
-        } else {
-            "  (box misses mass!)"
-        }
-    )
-}
-
 /// Default of --updates.
 const DEFAULT_UPDATES: usize = 6000;
 /// Default of --keep.
 const DEFAULT_KEEP_LAST: usize = 3;
 
-/// The files of a run folder.
-fn state_path(out: &Path) -> PathBuf {
-    out.join("trainer.safetensors")
-}
-
 /// A fresh run from the flags: its folder and the run, config.json written.
-fn start(a: &TrainToyArgs, seed: u64) -> Result<(PathBuf, ToyTraining)> {
+fn start(a: &TrainToyArgs, out: &Path, seed: u64) -> Result<ToyTraining> {
     let data = ToyData::from_name(&a.dataset)?;
     let (spec, cfg) = config(a, &data)?;
     if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
@@ -229,10 +204,6 @@ fn start(a: &TrainToyArgs, seed: u64) -> Result<(PathBuf, ToyTraining)> {
             ),
         ));
     }
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/toy-{}", data.name())));
     let run = ToyRunConfig {
         updates: a.updates.unwrap_or(DEFAULT_UPDATES),
         eval_every: a.eval_every,
@@ -242,35 +213,26 @@ fn start(a: &TrainToyArgs, seed: u64) -> Result<(PathBuf, ToyTraining)> {
         checkpoint: Some(out.join("energy.safetensors")),
         ..ToyRunConfig::default()
     };
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
     let t = ToyTraining::new(&data, spec, cfg, &run, seed)?;
     // A fresh run in an old folder: its state and kept models are not this run's.
     for f in [
-        state_path(&out),
+        out.join("trainer.safetensors"),
         out.join("best.safetensors"),
         out.join("best.json"),
     ] {
-        remove_if_present(&f)?;
+        ebm::io::remove_if_present(&f)?;
     }
     if let Ok(rd) = std::fs::read_dir(out.join("checkpoints")) {
         for e in rd.flatten() {
             if e.file_name().to_string_lossy().starts_with("step-") {
-                remove_if_present(&e.path())?;
+                ebm::io::remove_if_present(&e.path())?;
             }
         }
     }
     // The resolved configuration, written before training so a stopped run still says
     // what it was.
-    write_config(&out, &t)?;
-    Ok((out, t))
-}
-
-/// Remove `f` unless it does not exist.
-fn remove_if_present(f: &Path) -> Result<()> {
-    match std::fs::remove_file(f) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(f, e)),
-        _ => Ok(()),
-    }
+    write_config(out, &t)?;
+    Ok(t)
 }
 
 /// config.json: the data set, seed, energy, training and run settings.
@@ -288,11 +250,7 @@ fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
 /// The run saved in `dir` (with --updates, extended); returns it and the saved
 /// --keep.
 fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> {
-    let path = state_path(dir);
-    let mut t = ToyTraining::load_state(&path)?;
-    let keep = ebm::nn::checkpoint::read_config(&path)?["cli"]["keep_last"]
-        .as_u64()
-        .map(|k| k as usize);
+    let (mut t, keep) = ToyStep::load(dir)?;
     if let Some(u) = a.updates {
         t.extend(u).map_err(|e| match e {
             Error::Invalid { msg, .. } => Error::invalid("--updates", msg),
@@ -311,67 +269,6 @@ fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> 
     Ok((t, keep))
 }
 
-/// trainer.safetensors: the run's state and the CLI's own settings, atomically.
-fn save_state(out: &Path, t: &ToyTraining, keep_last: usize) -> Result<()> {
-    let mut st = t.state()?;
-    st.config["cli"] = serde_json::json!({ "keep_last": keep_last });
-    st.save(&state_path(out))
-}
-
-/// metrics.csv and metrics.jsonl from the curve so far (rewritten whole, atomically).
-fn write_metrics(out: &Path, curve: &[EvalPoint]) -> Result<()> {
-    let mut csv = String::from(
-        "step,seconds,loss,gap,e_data,e_neg,acceptance,test_nll,train_nll,kl,mass_outside,log_z,well_depth\n",
-    );
-    for p in curve {
-        csv.push_str(&format!(
-            "{},{:.3},{},{},{},{},{},{},{},{},{},{},{}\n",
-            p.step,
-            p.seconds,
-            p.loss,
-            p.gap,
-            p.e_data,
-            p.e_neg,
-            p.acceptance,
-            p.test_nll,
-            p.train_nll,
-            p.kl.map_or(String::new(), |v| v.to_string()),
-            p.mass_outside.map_or(String::new(), |v| v.to_string()),
-            p.log_z,
-            p.well_depth
-        ));
-    }
-    ebm::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
-    let jsonl: String = curve
-        .iter()
-        .map(|p| serde_json::to_string(p).expect("metrics serialize") + "\n")
-        .collect();
-    ebm::io::write_atomic(&out.join("metrics.jsonl"), jsonl.as_bytes())
-}
-
-/// At an evaluation point: `best.safetensors` when its exact test NLL is the lowest of
-/// the curve, and `checkpoints/step-NNNNNNNNN.safetensors` for the last `keep` points.
-/// Their configs record the update and the NLL (and load with `ebm eval toy`).
-fn keep_checkpoints(out: &Path, t: &ToyTraining, keep: usize) -> Result<()> {
-    use ebm::nn::checkpoint;
-    let Some((p, before)) = t.curve().split_last() else {
-        return Ok(());
-    };
-    let cfg = serde_json::json!({
-        "model": "mlp_energy", "spec": &t.trainer().model().spec,
-        "step": p.step, "test_nll": p.test_nll,
-    });
-    let net = &t.trainer().model().net;
-    let best = before
-        .iter()
-        .map(|q| q.test_nll)
-        .fold(f64::INFINITY, f64::min);
-    if p.test_nll < best {
-        checkpoint::save(&out.join("best.safetensors"), net, &cfg)?;
-    }
-    super::keep_checkpoint(out, &format!("step-{:09}", p.step), net, &cfg, keep)
-}
-
 /// `ebm train toy`. At every evaluation point the run folder gets energy.safetensors,
 /// the metrics, best.safetensors and checkpoints/, then trainer.safetensors (last, so a
 /// kill at any moment leaves a state whose later files a resume rewrites identically).
@@ -380,44 +277,46 @@ fn keep_checkpoints(out: &Path, t: &ToyTraining, keep: usize) -> Result<()> {
 /// run repeats nothing) and exits 0; energy.safetensors stays the model of the last
 /// evaluation point.
 pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
-    let (out, mut t, keep_last) = match &a.resume {
-        Some(dir) => {
-            let (t, saved) = resume(a, dir)?;
-            (dir.clone(), t, a.keep_last.or(saved))
-        }
-        None => {
-            let (out, t) = start(a, seed)?;
-            (out, t, a.keep_last)
-        }
+    let dir = match &a.resume {
+        Some(d) => d.clone(),
+        None => match &a.out {
+            Some(o) => o.clone(),
+            None => PathBuf::from(format!(
+                "runs/toy-{}",
+                ToyData::from_name(&a.dataset)?.name()
+            )),
+        },
     };
-    let keep_last = keep_last.unwrap_or(DEFAULT_KEEP_LAST);
-    // A resumed run drops the metrics rows written after its checkpoint.
-    write_metrics(&out, t.curve())?;
-    let stop = super::interrupt_flag();
-    while !t.is_finished() {
-        if let Some(p) = t.update()? {
-            println!("{}", line(p));
-            write_metrics(&out, t.curve())?;
-            keep_checkpoints(&out, &t, keep_last)?;
-            save_state(&out, &t, keep_last)?;
+    let run = RunDir::open(&dir)?;
+    let (t, keep) = match &a.resume {
+        Some(d) => {
+            let (t, saved) = resume(a, d)?;
+            (t, a.keep_last.or(saved))
         }
-        let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst)
-            || a.stop_after_updates == Some(t.done());
-        if interrupted && !t.is_finished() {
-            save_state(&out, &t, keep_last)?;
-            println!(
-                "interrupted after update {} of {}: checkpoint written; continue with `ebm train toy --resume {}`",
-                t.done(),
-                t.run_config().updates,
-                out.display()
-            );
-            return Ok(());
-        }
+        None => (start(a, &dir, seed)?, a.keep_last),
+    };
+    let mut step = ToyStep {
+        run: t,
+        keep: keep.unwrap_or(DEFAULT_KEEP_LAST),
+    };
+    let start_at = step.position();
+    if a.resume.is_none() {
+        run.start_metrics(&ebm::train::toy::METRICS_HEADER)?;
     }
+    let cfg = FitConfig {
+        rounds: step.rounds(),
+        keep: step.keep,
+        stop_after_updates: a.stop_after_updates,
+        command: "ebm train toy".into(),
+        ..FitConfig::default()
+    };
+    if fit(&mut step, Some(&run), start_at, &cfg)? == Outcome::Interrupted {
+        return Ok(());
+    }
+    let (t, out) = (step.run, dir);
     let data = t.data();
     let mut r = t.finish()?;
     r.trainer.model().save(&out.join("energy.safetensors"))?;
-    write_metrics(&out, &r.curve)?;
     figures(&out, &data, &mut r)?;
     let f = &r.final_eval;
     println!(

@@ -17,8 +17,10 @@
 //! `tests/train.rs`; the VAE, RBM, contrastive and classifier steps are in this module's
 //! children.
 
+pub mod rbm;
 pub mod run_dir;
 pub mod schedule;
+pub mod toy;
 pub mod vae;
 
 pub use run_dir::{MetricsRow, RunDir};
@@ -79,6 +81,11 @@ pub trait Step {
     }
     /// Updates in round `round` (1-based).
     fn updates_in(&self, round: usize) -> usize;
+    /// Updates done in all at `at` (for `stop_after_updates`): by default the updates of
+    /// the rounds done plus `at.update`.
+    fn updates_done(&self, at: Position) -> usize {
+        (1..=at.round).map(|r| self.updates_in(r)).sum::<usize>() + at.update
+    }
     /// Before the first update of round `round` (also when a resumed run re-enters it
     /// part-way): the learning rate, the order of the data.
     fn begin_round(&mut self, round: usize) -> Result<()>;
@@ -224,7 +231,14 @@ pub fn fit(
         skip = 0;
         bar.finish();
         let secs = t.elapsed().as_secs_f64();
-        let report = step.end_round(round, secs, clock.elapsed().as_secs_f64())?;
+        let report = match step.end_round(round, secs, clock.elapsed().as_secs_f64()) {
+            Ok(r) => r,
+            Err(err @ Error::Diverged(_)) => {
+                diverged(step, run, cfg, round, n.saturating_sub(1));
+                return Err(err);
+            }
+            Err(e) => return Err(e),
+        };
         println!("{}", report.line);
         if let Some(p) = &cfg.save {
             checkpoint::save(p, step.model(), &step.model_config(round))?;

@@ -1,0 +1,737 @@
+//! Training of the Bernoulli-Bernoulli RBM ([`crate::models::rbm`]) by CD-k or PCD:
+//! SGD with momentum on the log-likelihood gradient
+//! `d log p(v) / dW = <v p(h|v)^T>_data - <v p(h|v)^T>_model`, the model term from `k`
+//! block-Gibbs sweeps started at the batch (CD) or at persistent chains (PCD):
+//! `u <- m u + lr (grad - decay W)`, `W <- W + u`.
+//!
+//! [`RbmTrainer`] holds the velocities, the PCD particles and the epoch; [`RbmStep`] is
+//! its [`Step`] for [`crate::train::fit`]: one mini-batch per update, the exact (at most
+//! 20 hidden units) or AIS log-likelihood per epoch.
+
+use super::{Position, RoundReport, RunDir, Step};
+use crate::mcmc::Rng;
+use crate::models::rbm::{Rbm, RbmConfig, RbmGrad, Sampler, base_rate_bias, bernoulli};
+use crate::nn::matmul::matmul;
+use crate::nn::{Param, Parameters, checkpoint};
+use crate::threads::gemm_parallelism;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use std::path::{Path, PathBuf};
+
+/// Domain of the RBM's epoch streams (see [`crate::train::stream`]).
+const RBM_DOMAIN: u64 = 0x5eed_07b3;
+
+fn sigmoid(x: f32) -> f32 {
+    crate::nn::fastmath::sigmoid(x)
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub lr: f32,
+    /// Gibbs sweeps per update in this epoch.
+    pub k: usize,
+    pub momentum: f32,
+    /// `||v - p(v | h)||^2` per image, `h ~ p(h | v)`, averaged over the epoch.
+    pub recon_error: f64,
+}
+
+/// SGD with momentum on CD-k or PCD gradients; holds the velocities and the persistent
+/// chains between epochs.
+#[derive(Clone, Debug)]
+pub struct RbmTrainer {
+    pub config: RbmConfig,
+    rng: Rng,
+    vel: RbmGrad,
+    /// PCD fantasy particles `[chains, visible]`.
+    chains: Option<Array2<f32>>,
+    epoch: usize,
+    /// The epoch in progress.
+    round: RoundState,
+}
+
+/// What an epoch in progress holds between its updates.
+#[derive(Clone, Debug, Default)]
+struct RoundState {
+    lr: f32,
+    k: usize,
+    momentum: f32,
+    recon: f64,
+    rows: usize,
+    order: Vec<usize>,
+}
+
+impl RbmTrainer {
+    /// A trainer for `config` (validated), seeded by `config.seed`.
+    pub fn new(config: RbmConfig) -> Result<Self> {
+        config.validate()?;
+        let vel = RbmGrad {
+            w: Array2::zeros((config.visible, config.hidden)),
+            b: vec![0.0; config.visible],
+            c: vec![0.0; config.hidden],
+        };
+        Ok(RbmTrainer {
+            rng: Rng::seed_from_u64(config.seed ^ 0x5eed_07b3),
+            config,
+            vel,
+            chains: None,
+            epoch: 0,
+            round: RoundState::default(),
+        })
+    }
+
+    /// A fresh RBM for `config` with the visible bias at `logit(mean pixel)` of `data`.
+    pub fn init_model(config: &RbmConfig, data: ArrayView2<f32>) -> Result<Rbm> {
+        config.validate()?;
+        let mut rbm = Rbm::new(config.visible, config.hidden, config.init_std, config.seed)?;
+        rbm.check_visible(data)?;
+        rbm.b.value = base_rate_bias(data);
+        Ok(rbm)
+    }
+
+    /// Epochs done.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// Save the model and what training needs besides it (epochs done, the momentum
+    /// velocities, the PCD particles) to `path`, in one file written atomically:
+    /// [`RbmTrainer::load_state`] continues the run as if uninterrupted.
+    pub fn save_state(&self, rbm: &Rbm, path: &Path) -> Result<()> {
+        let mut st = TrainerTensors::of(self, rbm.clone());
+        st.vel_w.value = self.vel.w.iter().copied().collect();
+        let cfg = serde_json::json!({
+            "model": "rbm-trainer",
+            "epoch": self.epoch,
+            "chains": self.chains.as_ref().map(|c| c.nrows()),
+            "rbm": self.config,
+        });
+        checkpoint::save(path, &st, &cfg)
+    }
+
+    /// The trainer for `config` and the model, continuing from the state saved by
+    /// [`RbmTrainer::save_state`] (same visible and hidden sizes).
+    pub fn load_state(config: RbmConfig, path: &Path) -> Result<(Self, Rbm)> {
+        let mut t = RbmTrainer::new(config)?;
+        let cfg = checkpoint::read_config(path)?;
+        if cfg.get("model").and_then(|m| m.as_str()) != Some("rbm-trainer") {
+            return Err(Error::format(
+                path,
+                "config field `model` is not \"rbm-trainer\"",
+            ));
+        }
+        let epoch = cfg
+            .get("epoch")
+            .and_then(|e| e.as_u64())
+            .ok_or_else(|| Error::format(path, "config field `epoch` missing"))?;
+        let rows = cfg
+            .get("chains")
+            .and_then(|c| c.as_u64())
+            .map(|c| c as usize);
+        if let Some(r) = rows {
+            t.chains = Some(Array2::zeros((r, t.config.visible)));
+        }
+        let (v, h) = (t.config.visible, t.config.hidden);
+        let blank = Rbm::from_parts(Array2::zeros((v, h)), vec![0.0; v], vec![0.0; h]);
+        let mut st = TrainerTensors::of(&t, blank);
+        checkpoint::load(path, &mut st)?;
+        t.vel.w = Array2::from_shape_vec((v, h), st.vel_w.value).expect("checked shape");
+        t.vel.b = st.vel_b.value;
+        t.vel.c = st.vel_c.value;
+        if let (Some(c), Some(p)) = (t.chains.as_mut(), st.chains) {
+            c.as_slice_mut()
+                .expect("fresh array")
+                .copy_from_slice(&p.value);
+        }
+        t.epoch = epoch as usize;
+        Ok((t, st.model))
+    }
+
+    /// The PCD fantasy particles `[chains, visible]` (binary), once an update has made
+    /// them; `None` for CD.
+    pub fn chains(&self) -> Option<ArrayView2<'_, f32>> {
+        self.chains.as_ref().map(|c| c.view())
+    }
+
+    /// Start epoch `self.epoch() + 1`: its learning rate, k and momentum, its random
+    /// stream (the rule of [`crate::train::stream`], domain `0x5eed_07b3`: a run resumed
+    /// after epoch e draws exactly what the uninterrupted run would) and the order of the
+    /// `n` training rows.
+    pub fn begin_epoch(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::invalid("rbm data", "no images"));
+        }
+        let cfg = &self.config;
+        let e = self.epoch;
+        self.round = RoundState {
+            lr: cfg.lr_at(e),
+            k: cfg.k_at(e),
+            momentum: if e < cfg.momentum_switch {
+                cfg.momentum
+            } else {
+                cfg.momentum_final
+            },
+            recon: 0.0,
+            rows: n,
+            order: (0..n).collect(),
+        };
+        self.rng = crate::train::stream(cfg.seed, RBM_DOMAIN, e + 1, None);
+        self.round.order.shuffle(&mut self.rng);
+        Ok(())
+    }
+
+    /// Mini-batches in an epoch over `n` rows.
+    pub fn batches(&self, n: usize) -> usize {
+        n.div_ceil(self.config.batch_size)
+    }
+
+    /// Update `j` of the epoch begun by [`RbmTrainer::begin_epoch`]: the CD-k or PCD
+    /// gradient of mini-batch `j` of `data` and one momentum step.
+    pub fn batch(&mut self, rbm: &mut Rbm, data: ArrayView2<f32>, j: usize) -> Result<()> {
+        let b = self.config.batch_size;
+        let order = std::mem::take(&mut self.round.order);
+        let idx = &order[j * b..((j + 1) * b).min(order.len())];
+        let r = self.batch_rows(rbm, data, idx);
+        self.round.order = order;
+        r
+    }
+
+    fn batch_rows(&mut self, rbm: &mut Rbm, data: ArrayView2<f32>, idx: &[usize]) -> Result<()> {
+        let (lr, m) = (self.round.lr, self.round.momentum);
+        let mut recon = 0.0f64;
+        let v0 = data.select(Axis(0), idx); // [m, V]
+        let v0 = if self.config.binarize {
+            bernoulli(&v0, &mut self.rng)
+        } else {
+            v0
+        };
+        let ph0 = rbm.hidden_probs(v0.view())?; // [m, H]
+        let h0 = bernoulli(&ph0, &mut self.rng);
+        let pv = rbm.visible_probs(h0.view())?; // [m, V]
+        recon += (&pv - &v0).iter().map(|&d| f64::from(d * d)).sum::<f64>();
+        let (vk, phk) = match self.config.sampler {
+            Sampler::Cd { .. } => {
+                let k = self.round.k;
+                let mut v = bernoulli(&pv, &mut self.rng);
+                let mut ph = rbm.hidden_probs(v.view())?;
+                // Many sweeps with one W: a row-major W^T pays for its copy.
+                let wt = (k > 2).then(|| rbm.weights().t().as_standard_layout().into_owned()); // [H, V]
+                for _ in 1..k {
+                    let h = bernoulli(&ph, &mut self.rng);
+                    let pv = match &wt {
+                        Some(wt) => rbm.visible_probs_t(h.view(), wt.view()),
+                        None => rbm.visible_probs(h.view())?,
+                    };
+                    v = bernoulli(&pv, &mut self.rng);
+                    ph = rbm.hidden_probs(v.view())?;
+                }
+                (v, ph)
+            }
+            Sampler::Pcd { chains, .. } => {
+                let k = self.round.k;
+                let mut v = match self.chains.take() {
+                    Some(c) => c,
+                    None => {
+                        let p = Array2::from_shape_fn((chains, rbm.visible()), |(_, i)| {
+                            sigmoid(rbm.b.value[i])
+                        });
+                        bernoulli(&p, &mut self.rng)
+                    }
+                };
+                let mut ph = rbm.hidden_probs(v.view())?;
+                let wt = (k > 2).then(|| rbm.weights().t().as_standard_layout().into_owned()); // [H, V]
+                for _ in 0..k {
+                    let h = bernoulli(&ph, &mut self.rng);
+                    let pv = match &wt {
+                        Some(wt) => rbm.visible_probs_t(h.view(), wt.view()),
+                        None => rbm.visible_probs(h.view())?,
+                    };
+                    v = bernoulli(&pv, &mut self.rng);
+                    ph = rbm.hidden_probs(v.view())?;
+                }
+                self.chains = Some(v.clone());
+                (v, ph)
+            }
+        };
+        let gw = weight_gradient(v0.view(), ph0.view(), vk.view(), phk.view()); // [V, H]
+        let mean = |a: &Array2<f32>| a.mean_axis(Axis(0)).expect("non-empty batch").to_vec();
+        let (pos_b, pos_c, neg_b, neg_c) = (mean(&v0), mean(&ph0), mean(&vk), mean(&phk));
+        // v <- momentum v + lr (pos - neg - decay W); theta += v
+        let w = &mut rbm.w.value;
+        let vw = self.vel.w.as_slice_mut().expect("standard layout");
+        let gw = gw.as_slice().expect("standard layout");
+        let decay = self.config.weight_decay;
+        crate::nn::simd::dispatch(|| {
+            for ((w, v), &g) in w.iter_mut().zip(vw.iter_mut()).zip(gw) {
+                *v = m * *v + lr * (g - decay * *w);
+                *w += *v;
+            }
+        });
+        for (p, (v, (a, b))) in rbm
+            .b
+            .value
+            .iter_mut()
+            .zip(self.vel.b.iter_mut().zip(pos_b.iter().zip(&neg_b)))
+        {
+            *v = m * *v + lr * (a - b);
+            *p += *v;
+        }
+        for (p, (v, (a, b))) in rbm
+            .c
+            .value
+            .iter_mut()
+            .zip(self.vel.c.iter_mut().zip(pos_c.iter().zip(&neg_c)))
+        {
+            *v = m * *v + lr * (a - b);
+            *p += *v;
+        }
+        self.round.recon += recon;
+        Ok(())
+    }
+
+    /// End the epoch: check the weights and report what it did.
+    pub fn end_epoch(&mut self, rbm: &Rbm) -> Result<EpochStats> {
+        let lr = self.round.lr;
+        if rbm.w.value.iter().any(|x| !x.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "rbm weights not finite after epoch {} (lr {lr})",
+                self.epoch
+            )));
+        }
+        let stats = EpochStats {
+            epoch: self.epoch,
+            lr,
+            k: self.round.k,
+            momentum: self.round.momentum,
+            recon_error: self.round.recon / self.round.rows.max(1) as f64,
+        };
+        self.epoch += 1;
+        Ok(stats)
+    }
+
+    /// One pass over `data` (`[n, visible]`, values in [0, 1]) in shuffled mini-batches:
+    /// [`RbmTrainer::begin_epoch`], every [`RbmTrainer::batch`], [`RbmTrainer::end_epoch`]
+    /// (what [`crate::train::fit`] calls one at a time).
+    pub fn train_epoch(&mut self, rbm: &mut Rbm, data: ArrayView2<f32>) -> Result<EpochStats> {
+        self.check(rbm, data)?;
+        self.begin_epoch(data.nrows())?;
+        for j in 0..self.batches(data.nrows()) {
+            self.batch(rbm, data, j)?;
+        }
+        self.end_epoch(rbm)
+    }
+
+    /// The model and the data agree with the config.
+    pub fn check(&self, rbm: &Rbm, data: ArrayView2<f32>) -> Result<()> {
+        rbm.check_visible(data)?;
+        if rbm.hidden() != self.config.hidden {
+            return Err(Error::Shape {
+                what: "rbm hidden layer vs trainer config".into(),
+                expected: vec![self.config.hidden],
+                found: vec![rbm.hidden()],
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The weight part of the log-likelihood gradient, `<v p(h|v)^T>_data -
+/// <v p(h|v)^T>_model`, as one product over the stacked batches:
+/// `[v0; vk]^T [ph0 / m; -phk / n]`, `[V, m + n] x [m + n, H] -> [V, H]` (one pass over
+/// `W`'s shape instead of two, and a deeper inner dimension for the GEMM).
+fn weight_gradient<'a>(
+    v0: ArrayView2<'a, f32>,
+    ph0: ArrayView2<'a, f32>,
+    vk: ArrayView2<'a, f32>,
+    phk: ArrayView2<'a, f32>,
+) -> Array2<f32> {
+    let (m, n) = (v0.nrows().max(1) as f32, vk.nrows().max(1) as f32);
+    let v = ndarray::concatenate(Axis(0), &[v0, vk]).expect("same visible width"); // [m+n, V]
+    let mut p = ndarray::concatenate(Axis(0), &[ph0, phk]).expect("same hidden width"); // [m+n, H]
+    let split = ph0.nrows();
+    p.slice_mut(ndarray::s![..split, ..])
+        .mapv_inplace(|x| x / m);
+    p.slice_mut(ndarray::s![split.., ..])
+        .mapv_inplace(|x| -x / n);
+    let mut g = Array2::zeros((v0.ncols(), ph0.ncols())); // [V, H]
+    matmul(v.t(), p.view(), g.view_mut(), false, gemm_parallelism()); // [V,m+n]x[m+n,H] -> [V,H]
+    g
+}
+
+/// The trainer's tensors as named parameters (for the safetensors file).
+struct TrainerTensors {
+    model: Rbm,
+    vel_w: Param,
+    vel_b: Param,
+    vel_c: Param,
+    chains: Option<Param>,
+}
+
+impl TrainerTensors {
+    /// Tensors shaped like `t`'s, the velocities' values copied (all but `W`'s).
+    fn of(t: &RbmTrainer, model: Rbm) -> Self {
+        let (v, h) = (t.config.visible, t.config.hidden);
+        TrainerTensors {
+            model,
+            vel_w: Param::new(vec![v, h], vec![0.0; v * h]),
+            vel_b: Param::new(vec![v], t.vel.b.clone()),
+            vel_c: Param::new(vec![h], t.vel.c.clone()),
+            chains: t
+                .chains
+                .as_ref()
+                .map(|c| Param::new(vec![c.nrows(), c.ncols()], c.iter().copied().collect())),
+        }
+    }
+}
+
+impl Parameters for TrainerTensors {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        self.model.visit_mut(f);
+        f(&mut self.vel_w);
+        f(&mut self.vel_b);
+        f(&mut self.vel_c);
+        if let Some(c) = self.chains.as_mut() {
+            f(c);
+        }
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        self.model.visit_named(&format!("{prefix}model."), f);
+        f(&format!("{prefix}velocity.w"), &self.vel_w);
+        f(&format!("{prefix}velocity.b"), &self.vel_b);
+        f(&format!("{prefix}velocity.c"), &self.vel_c);
+        if let Some(c) = self.chains.as_ref() {
+            f(&format!("{prefix}chains"), c);
+        }
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.model.visit_named_mut(&format!("{prefix}model."), f);
+        f(&format!("{prefix}velocity.w"), &mut self.vel_w);
+        f(&format!("{prefix}velocity.b"), &mut self.vel_b);
+        f(&format!("{prefix}velocity.c"), &mut self.vel_c);
+        if let Some(c) = self.chains.as_mut() {
+            f(&format!("{prefix}chains"), c);
+        }
+    }
+}
+
+/// The AIS points of a training curve: every `every` epochs (and after the last),
+/// `runs` particles through `betas` intermediate distributions.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CurveConfig {
+    pub every: usize,
+    pub runs: usize,
+    pub betas: usize,
+}
+
+/// One point of the training curve (nats per image).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurvePoint {
+    pub epoch: usize,
+    pub test: f64,
+    pub lo: f64,
+    pub hi: f64,
+    pub train: f64,
+}
+
+/// The AIS schedule for `k` betas: Salakhutdinov and Murray's own for 14,500.
+pub fn ais_betas(k: usize) -> Vec<f64> {
+    if k == 14_500 {
+        crate::models::rbm::ais_schedule(None)
+    } else {
+        crate::models::rbm::ais_schedule(Some(k))
+    }
+}
+
+/// Largest hidden layer for which the exact log-likelihood is computed every epoch.
+pub const EXACT_HIDDEN: usize = 20;
+
+/// The RBM's [`Step`]: one mini-batch per update; per epoch the reconstruction error,
+/// the exact train/test log-likelihood (at most [`EXACT_HIDDEN`] hidden units) and, at
+/// the curve's epochs, the AIS estimate.
+pub struct RbmStep<'a> {
+    pub rbm: Rbm,
+    pub trainer: RbmTrainer,
+    /// Binary training images (the fixed draw) and their grey levels (what dynamic
+    /// binarization draws from), binary test images.
+    train: ArrayView2<'a, f32>,
+    grey: ArrayView2<'a, f32>,
+    test: ArrayView2<'a, f32>,
+    curve_cfg: Option<CurveConfig>,
+    /// The AIS curve so far.
+    pub curve: Vec<CurvePoint>,
+    base: Vec<f32>,
+    logp_by: Option<&'static str>,
+}
+
+impl<'a> RbmStep<'a> {
+    /// A step over `train` (binary), `grey` (its grey levels) and `test` (binary) for
+    /// `rbm` trained by `trainer`; `curve` from an earlier part of the run.
+    pub fn new(
+        rbm: Rbm,
+        trainer: RbmTrainer,
+        (train, grey, test): (
+            ArrayView2<'a, f32>,
+            ArrayView2<'a, f32>,
+            ArrayView2<'a, f32>,
+        ),
+        curve_cfg: Option<CurveConfig>,
+        curve: Vec<CurvePoint>,
+    ) -> Result<Self> {
+        trainer.check(&rbm, train)?;
+        rbm.check_visible(test)?;
+        if train.nrows() == 0 || test.nrows() == 0 {
+            return Err(Error::invalid("rbm data", "no images"));
+        }
+        let base = base_rate_bias(train);
+        Ok(RbmStep {
+            rbm,
+            trainer,
+            train,
+            grey,
+            test,
+            curve_cfg,
+            curve,
+            base,
+            logp_by: None,
+        })
+    }
+
+    /// Whether the exact log-likelihood is computed every epoch.
+    pub fn exact(&self) -> bool {
+        self.rbm.hidden() <= EXACT_HIDDEN.min(crate::models::rbm::MAX_EXACT_UNITS)
+    }
+
+    /// The exact average (train, test) log-likelihoods.
+    pub fn exact_ll(&self) -> Result<(f64, f64)> {
+        let log_z = self.rbm.log_z_exact()?;
+        Ok((
+            self.rbm.mean_log_prob(self.train, log_z)?,
+            self.rbm.mean_log_prob(self.test, log_z)?,
+        ))
+    }
+
+    /// AIS log Z of the model, then the average log-probabilities of train and test.
+    fn curve_point(&self, c: &CurveConfig, epoch: usize) -> Result<CurvePoint> {
+        let t = std::time::Instant::now();
+        let seed = self.trainer.config.seed;
+        let est = crate::models::rbm::ais_log_z(
+            &self.rbm,
+            &self.base,
+            &ais_betas(c.betas),
+            c.runs,
+            seed.wrapping_add(epoch as u64),
+        )?;
+        let test = self.rbm.mean_log_prob(self.test, est.log_z)?;
+        let train = self.rbm.mean_log_prob(self.train, est.log_z)?;
+        let (lo, hi) = (test - 3.0 * est.std_err, test + 3.0 * est.std_err);
+        eprintln!(
+            "epoch {epoch}: AIS log Z {:.3} +- {:.3}, test log-prob {test:.3} [{lo:.3}, {hi:.3}], train {train:.3} ({:.1} s)",
+            est.log_z,
+            est.std_err,
+            t.elapsed().as_secs_f64()
+        );
+        Ok(CurvePoint {
+            epoch,
+            test,
+            lo,
+            hi,
+            train,
+        })
+    }
+}
+
+impl Step for RbmStep<'_> {
+    fn updates_in(&self, _round: usize) -> usize {
+        self.trainer.batches(self.train.nrows())
+    }
+
+    fn begin_round(&mut self, _round: usize) -> Result<()> {
+        self.trainer.begin_epoch(self.train.nrows())
+    }
+
+    fn update(&mut self, _round: usize, j: usize) -> Result<Option<String>> {
+        // Dynamic binarization draws from the grey levels; otherwise the fixed draw.
+        let images = if self.trainer.config.binarize {
+            self.grey
+        } else {
+            self.train
+        };
+        self.trainer.batch(&mut self.rbm, images, j)?;
+        Ok(None)
+    }
+
+    fn end_round(&mut self, e: usize, secs: f64, _wall: f64) -> Result<RoundReport> {
+        let s = self.trainer.end_epoch(&self.rbm)?;
+        let exact = self.exact();
+        let (tr, te) = if exact {
+            self.exact_ll()?
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let line = if exact {
+            format!(
+                "{e:>5} {:>10.3} {tr:>12.3} {te:>12.3} {secs:>8.2}",
+                s.recon_error
+            )
+        } else {
+            format!(
+                "{e:>5} {:>10.3} {:>12} {:>12} {secs:>8.2}",
+                s.recon_error, "-", "-"
+            )
+        };
+        let mut best = exact.then_some(te);
+        self.logp_by = exact.then_some("exact log Z");
+        if let Some(c) = self.curve_cfg
+            && (e % c.every == 0 || e == self.trainer.config.epochs)
+        {
+            let p = self.curve_point(&c, e)?;
+            if !exact {
+                best = Some(p.test);
+                self.logp_by = Some("AIS log Z");
+            }
+            self.curve.push(p);
+        }
+        let f = |x: f64| {
+            if x.is_finite() {
+                format!("{x:.6}")
+            } else {
+                String::new()
+            }
+        };
+        let num = |x: f64| {
+            if x.is_finite() {
+                serde_json::json!(x)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        let csv = vec![
+            ("epoch", e.to_string()),
+            ("seconds", format!("{secs:.4}")),
+            ("recon_error", format!("{:.6}", s.recon_error)),
+            ("train_ll", f(tr)),
+            ("test_ll", f(te)),
+            ("lr", s.lr.to_string()),
+            ("k", s.k.to_string()),
+        ];
+        let json = serde_json::json!({
+            "epoch": e, "seconds": secs, "recon_error": s.recon_error,
+            "train_ll": num(tr), "test_ll": num(te), "lr": s.lr, "k": s.k,
+            "unit": "nats per image",
+        });
+        Ok(RoundReport {
+            line,
+            metrics: super::MetricsRow { csv, json },
+            best: best.map(|b| ("test_logp", b, false)),
+        })
+    }
+
+    fn save(&self, run: &RunDir, at: Position) -> Result<()> {
+        debug_assert_eq!(at.update, 0, "the RBM saves at the end of an epoch");
+        if self.curve.last().is_some_and(|p| p.epoch == at.round) {
+            write_curve(run.path(), &self.curve)?;
+        }
+        // trainer.safetensors holds the model too, in one atomic file: what --resume
+        // reads; model.safetensors is the checkpoint for `ebm eval rbm`.
+        self.trainer
+            .save_state(&self.rbm, &run.join("trainer.safetensors"))?;
+        self.rbm
+            .save(&run.join("model.safetensors"), &self.trainer.config)
+    }
+
+    fn checkpoint_path(&self, run: &RunDir) -> PathBuf {
+        run.join("model.safetensors")
+    }
+
+    fn model(&self) -> &dyn Parameters {
+        &self.rbm
+    }
+
+    fn model_config(&self, round: usize) -> serde_json::Value {
+        let mut c =
+            serde_json::json!({ "model": "rbm", "rbm": &self.trainer.config, "epoch": round });
+        if let Some(how) = self.logp_by {
+            c["test_logp_by"] = serde_json::json!(how);
+        }
+        c
+    }
+}
+
+/// curve.csv and curve.png into `dir`.
+pub fn write_curve(dir: &Path, pts: &[CurvePoint]) -> Result<()> {
+    use crate::plot::{BLUE, ORANGE, Series, errorbar_plot};
+    let mut csv = String::from("epoch,test_logp,logp_lo,logp_hi,train_logp\n");
+    for p in pts {
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6}\n",
+            p.epoch, p.test, p.lo, p.hi, p.train
+        ));
+    }
+    crate::io::write_atomic(&dir.join("curve.csv"), csv.as_bytes())?;
+    let x: Vec<f64> = pts.iter().map(|p| p.epoch as f64).collect();
+    let col = |f: fn(&CurvePoint) -> f64| pts.iter().map(f).collect::<Vec<f64>>();
+    let (test, lo, hi, train) = (
+        col(|p| p.test),
+        col(|p| p.lo),
+        col(|p| p.hi),
+        col(|p| p.train),
+    );
+    errorbar_plot(
+        &dir.join("curve.png"),
+        "RBM log-probability (AIS; bars: log Z +- 3 SE)",
+        "epoch",
+        "nats per image",
+        &[
+            Series {
+                label: "train",
+                x: &x,
+                y: &train,
+                err: None,
+                color: ORANGE,
+            },
+            Series {
+                label: "test",
+                x: &x,
+                y: &test,
+                err: Some((&lo, &hi)),
+                color: BLUE,
+            },
+        ],
+    )
+}
+
+/// The curve points already in `dir/curve.csv` up to `epoch` (a resumed run keeps them).
+pub fn read_curve(dir: &Path, epoch: usize) -> Vec<CurvePoint> {
+    let Ok(text) = std::fs::read_to_string(dir.join("curve.csv")) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let g = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok());
+            Some(CurvePoint {
+                epoch: f.first()?.parse().ok()?,
+                test: g(1)?,
+                lo: g(2)?,
+                hi: g(3)?,
+                train: g(4)?,
+            })
+        })
+        .filter(|p| p.epoch <= epoch)
+        .collect()
+}
+
+/// The header of an RBM run's metrics.csv.
+pub const METRICS_HEADER: [&str; 7] = [
+    "epoch",
+    "seconds",
+    "recon_error",
+    "train_ll",
+    "test_ll",
+    "lr",
+    "k",
+];
