@@ -8,6 +8,8 @@ use ebm::data::digits::Digits;
 use ebm::data::idx::Mnist;
 use ebm::models::conditional::{ConditionalConfig, ConditionalEbm};
 use ebm::nn::optim::OptimConfig;
+use ebm::train::classifier::ClassifierStep;
+use ebm::train::{FitConfig, Outcome, Position, fit};
 use ebm::{Error, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -114,45 +116,38 @@ pub fn train(a: &TrainClassifierArgs, seed: u64) -> Result<()> {
         ..ConditionalConfig::mlp(train.x.ncols(), &a.hidden, 10)
     };
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut model = ConditionalEbm::new(cfg.clone(), &mut rng)?;
+    let model = ConditionalEbm::new(cfg.clone(), &mut rng)?;
     let opt_cfg = OptimConfig::adam(a.lr);
-    let mut opt = opt_cfg.build();
-    let run = |epoch: usize| {
-        json!({"optimizer": opt_cfg, "lr_decay": a.lr_decay, "batch": a.batch,
-               "epoch": epoch, "seed": seed, "data": what})
-    };
+    let run = json!({"optimizer": opt_cfg, "lr_decay": a.lr_decay, "batch": a.batch,
+           "epoch": 0, "seed": seed, "data": what});
     eprintln!(
         "config: {}",
-        json!({"model": "conditional_ebm", "conditional": cfg, "run": run(0)})
+        json!({"model": "conditional_ebm", "conditional": cfg, "run": run})
     );
     println!(
         "{:>5} {:>10} {:>10} {:>9} {:>8}",
         "epoch", "train nll", "test nll", "test acc", "seconds"
     );
     let start = Instant::now();
-    for e in 1..=a.epochs {
-        let t = Instant::now();
-        let tl = match model.train_epoch(train.x.view(), &train.y, a.batch, &mut rng, opt.as_mut())
-        {
-            Ok(l) => l,
-            Err(err @ Error::Diverged(_)) => {
-                if let Some(p) = &a.save {
-                    eprintln!("stopping; the last good checkpoint is {}", p.display());
-                }
-                return Err(err);
-            }
-            Err(err) => return Err(err),
-        };
-        let secs = t.elapsed().as_secs_f64();
-        let (acc, nll) = model.evaluate(test.x.view(), &test.y)?;
-        println!(
-            "{e:>5} {tl:>10.4} {nll:>10.4} {:>8.2}% {secs:>8.2}",
-            100.0 * acc
-        );
-        if let Some(p) = &a.save {
-            model.save(p, &run(e))?;
-        }
-        opt.set_lr(opt.lr() * a.lr_decay);
+    let (tr, te) = ((train.x.view(), &train.y[..]), (test.x.view(), &test.y[..]));
+    let mut step = ClassifierStep::new(
+        model,
+        opt_cfg.build(),
+        rng,
+        tr,
+        te,
+        a.batch,
+        a.lr_decay,
+        run,
+    )?;
+    let fit_cfg = FitConfig {
+        rounds: a.epochs,
+        save: a.save.clone(),
+        command: "ebm train classifier".into(),
+        ..FitConfig::default()
+    };
+    if fit(&mut step, None, Position::default(), &fit_cfg)? == Outcome::Interrupted {
+        return Ok(());
     }
     println!(
         "total {:.1} s; NLL in nats per test example",

@@ -276,6 +276,30 @@ impl ConditionalEbm {
         Ok(total / x.nrows().max(1) as f64)
     }
 
+    /// One optimizer step on the rows `idx` of `(x, labels)`; returns the batch's summed
+    /// NLL (nats). What a training loop that owns the epochs calls.
+    pub fn train_batch(
+        &mut self,
+        x: ArrayView2<f32>,
+        labels: &[u8],
+        idx: &[usize],
+        opt: &mut dyn Optimizer,
+    ) -> Result<f64> {
+        self.check(&x, Some(labels))?;
+        if let Some(&i) = idx.iter().find(|&&i| i >= x.nrows()) {
+            return Err(Error::invalid(
+                "batch rows",
+                format!("row {i} of {} rows", x.nrows()),
+            ));
+        }
+        let mut xb = self.net.input_mut(&mut self.ws, idx.len()); // [nb, in_dim]
+        for (mut row, &i) in xb.rows_mut().into_iter().zip(idx) {
+            row.assign(&x.row(i));
+        }
+        let yb: Vec<u8> = idx.iter().map(|&i| labels[i]).collect();
+        self.step_ws(&yb, opt)
+    }
+
     /// `(accuracy, mean NLL in nats)` over `(x, labels)`: the accuracy of
     /// [`ConditionalEbm::predict`], the NLL with `log Z` by log-sum-exp in f64.
     pub fn evaluate(&mut self, x: ArrayView2<f32>, labels: &[u8]) -> Result<(f64, f64)> {

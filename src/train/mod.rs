@@ -17,6 +17,7 @@
 //! `tests/train.rs`; the VAE, RBM, contrastive and classifier steps are in this module's
 //! children.
 
+pub mod classifier;
 pub mod rbm;
 pub mod run_dir;
 pub mod schedule;
