@@ -13,9 +13,76 @@
 //! ([`stream`]), so that a run stopped at any checkpoint and resumed computes exactly the
 //! numbers of a run never stopped.
 //!
-//! Writing a step of one's own (a custom `Learnable` energy, another model) is a test in
-//! `tests/train.rs`; the VAE, RBM, contrastive and classifier steps are in this module's
-//! children.
+//! The VAE, RBM, toy-EBM and classifier steps are this module's children. A model of
+//! one's own is one `impl Step` (more in `tests/train.rs`): here the energy
+//! `E(y) = (y - mu)^2 / 2`, whose maximum-likelihood `mu` is the data mean, trained by
+//! SGD in a run folder, stopped after 25 updates and resumed to the same number as an
+//! uninterrupted run:
+//!
+//! ```
+//! use ebm::nn::{checkpoint, Param, Parameters};
+//! use ebm::train::{fit, stream, FitConfig, MetricsRow, Outcome, Position, RoundReport, RunDir, Step};
+//! use rand::Rng;
+//!
+//! struct Mean { mu: Param } // the parameters, as the engine's modules hold them
+//! impl Parameters for Mean {
+//!     fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param)) { f(&mut self.mu) }
+//!     fn visit_named(&self, p: &str, f: &mut dyn FnMut(&str, &Param)) { f(&format!("{p}mu"), &self.mu) }
+//!     fn visit_named_mut(&mut self, p: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+//!         f(&format!("{p}mu"), &mut self.mu)
+//!     }
+//! }
+//! struct MeanStep { m: Mean, data: Vec<f32>, seed: u64 }
+//! impl Step for MeanStep {
+//!     fn updates_in(&self, _round: usize) -> usize { 10 }
+//!     fn begin_round(&mut self, _round: usize) -> ebm::Result<()> { Ok(()) }
+//!     fn update(&mut self, round: usize, i: usize) -> ebm::Result<Option<String>> {
+//!         let mut rng = stream(self.seed, 0, round, Some(i)); // this update's own stream
+//!         let y = self.data[rng.gen_range(0..self.data.len())];
+//!         self.m.mu.value[0] -= 0.1 * (self.m.mu.value[0] - y); // mu -= eta dE/dmu
+//!         Ok(None)
+//!     }
+//!     fn end_round(&mut self, round: usize, _s: f64, _w: f64) -> ebm::Result<RoundReport> {
+//!         let mu = self.m.mu.value[0];
+//!         let csv = vec![("round", round.to_string()), ("mu", mu.to_string())];
+//!         let json = serde_json::json!({"round": round, "mu": mu});
+//!         Ok(RoundReport { line: format!("round {round}: mu {mu:.3}"), metrics: MetricsRow { csv, json }, best: None })
+//!     }
+//!     fn saves_mid_round(&self) -> bool { true }
+//!     fn save(&self, run: &RunDir, at: Position) -> ebm::Result<()> {
+//!         // The state and its position in one atomic file.
+//!         checkpoint::save(&self.checkpoint_path(run), &self.m, &serde_json::json!({"at": at}))
+//!     }
+//!     fn checkpoint_path(&self, run: &RunDir) -> std::path::PathBuf { run.join("model.safetensors") }
+//!     fn model(&self) -> &dyn Parameters { &self.m }
+//!     fn model_config(&self, round: usize) -> serde_json::Value { serde_json::json!({"round": round}) }
+//! }
+//!
+//! let data: Vec<f32> = (0..100).map(|i| 2.0 + (i as f32 / 99.0 - 0.5)).collect(); // mean 2
+//! let fresh = || MeanStep { m: Mean { mu: Param::new(vec![1], vec![0.0]) }, data: data.clone(), seed: 7 };
+//! let cfg = FitConfig { rounds: 5, keep: 2, command: "my-trainer".into(), ..FitConfig::default() };
+//! let root = std::env::temp_dir().join(format!("ebm-doc-fit-{}", std::process::id()));
+//! // Straight through.
+//! let mut a = fresh();
+//! let run = RunDir::open(&root.join("a"))?;
+//! assert_eq!(fit(&mut a, Some(&run), Position::default(), &cfg)?, Outcome::Finished);
+//! assert!((a.m.mu.value[0] - 2.0).abs() < 0.3, "mu {} should near the data mean 2", a.m.mu.value[0]);
+//! // Stopped after 25 updates (as Ctrl-C would), then resumed from the folder.
+//! let mut b = fresh();
+//! let run = RunDir::open(&root.join("b"))?;
+//! let stop = FitConfig { stop_after_updates: Some(25), ..cfg.clone() };
+//! assert_eq!(fit(&mut b, Some(&run), Position::default(), &stop)?, Outcome::Interrupted);
+//! drop(run);
+//! let run = RunDir::open(&root.join("b"))?; // the lock is free again
+//! let mut c = fresh();
+//! let saved = checkpoint::load(&run.join("model.safetensors"), &mut c.m)?;
+//! let at: Position = serde_json::from_value(saved["at"].clone()).unwrap();
+//! assert_eq!(at, Position { round: 2, update: 5, rows: 2 });
+//! fit(&mut c, Some(&run), at, &cfg)?;
+//! assert_eq!(c.m.mu.value, a.m.mu.value); // bit for bit
+//! # std::fs::remove_dir_all(&root).ok();
+//! # Ok::<(), ebm::Error>(())
+//! ```
 
 pub mod classifier;
 pub mod rbm;
