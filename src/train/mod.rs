@@ -254,6 +254,8 @@ pub fn fit(
     }
     let clock = Instant::now();
     let stop = interrupt_flag();
+    // A Ctrl-C that stopped an earlier fit in this process does not stop this one.
+    stop.store(false, Ordering::SeqCst);
     let mut rows = start.rows;
     let mut total: usize =
         (1..=start.round).map(|r| step.updates_in(r)).sum::<usize>() + start.update;
@@ -328,9 +330,7 @@ pub fn fit(
             }
             r.keep_checkpoint(&step.checkpoint_name(round), step.model(), &mc, cfg.keep)?;
         }
-        if round < cfg.rounds
-            && (stop.load(Ordering::SeqCst) || cfg.stop_after_updates == Some(total))
-        {
+        if round < cfg.rounds && (stop.load(Ordering::SeqCst) || stop_at(cfg, total)) {
             interrupted_message(step, run, cfg, round, None);
             return Ok(Outcome::Interrupted);
         }
@@ -346,6 +346,11 @@ pub fn fit(
         }
     }
     Ok(Outcome::Finished)
+}
+
+/// Whether `stop_after_updates` has been reached after `total` updates.
+fn stop_at(cfg: &FitConfig, total: usize) -> bool {
+    cfg.stop_after_updates.is_some_and(|k| total >= k)
 }
 
 fn diverged(step: &dyn Step, run: Option<&RunDir>, cfg: &FitConfig, round: usize, i: usize) {

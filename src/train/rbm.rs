@@ -585,7 +585,7 @@ impl Step for RbmStep<'_> {
         let mut best = exact.then_some(te);
         self.logp_by = exact.then_some("exact log Z");
         if let Some(c) = self.curve_cfg
-            && (e % c.every == 0 || e == self.trainer.config.epochs)
+            && (e.is_multiple_of(c.every) || e == self.trainer.config.epochs)
         {
             let p = self.curve_point(&c, e)?;
             if !exact {

@@ -102,8 +102,21 @@ impl RunDir {
         read_json(&self.join("config.json"))
     }
 
-    /// Start fresh metrics: `metrics.csv` with `header` and an empty `metrics.jsonl`.
+    /// Start a fresh run's files: `metrics.csv` with `header`, an empty `metrics.jsonl`,
+    /// and no kept checkpoints or `best` of an earlier run in the same folder (they would
+    /// outrank this run's).
     pub fn start_metrics(&self, header: &[&str]) -> Result<()> {
+        for f in ["best.safetensors", "best.json"] {
+            crate::io::remove_if_present(&self.join(f))?;
+        }
+        if let Ok(rd) = std::fs::read_dir(self.join("checkpoints")) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.ends_with(".safetensors") || n.ends_with(".json") {
+                    crate::io::remove_if_present(&e.path())?;
+                }
+            }
+        }
         write_atomic(
             &self.join("metrics.csv"),
             format!("{}\n", header.join(",")).as_bytes(),
