@@ -301,8 +301,9 @@ fn bad_resume_folders_and_flags_are_one_line_errors() {
     let missing = root.join("nothing-here");
     one_line_error(
         &resume(&missing, &[]),
-        &[missing.join("trainer.safetensors").to_str().unwrap()],
+        &[missing.to_str().unwrap(), "no such run folder"],
     );
+    assert!(!missing.exists(), "a resume must not create the folder");
     // An energy checkpoint where the state should be.
     let run_dir = root.join("run");
     ok(&run(&toy_args(&[

@@ -45,25 +45,7 @@ fn given(args: &[OsString], name: &str) -> bool {
 /// Insert the settings of `--config FILE` into `args` (flags given on the command line win)
 /// and strip `--config` / `--print-config`.
 pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
-    let mut out: Vec<OsString> = Vec::with_capacity(args.len());
-    let mut file: Option<PathBuf> = None;
-    let mut print = false;
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        let t = s(&a);
-        if t == "--config" {
-            let v = it
-                .next()
-                .ok_or_else(|| Error::invalid("--config", "needs a file name (a TOML config)"))?;
-            file = Some(PathBuf::from(v));
-        } else if let Some(v) = t.strip_prefix("--config=") {
-            file = Some(PathBuf::from(v));
-        } else if t == "--print-config" {
-            print = true;
-        } else {
-            out.push(a);
-        }
-    }
+    let (out, file, print) = strip(args)?;
     let Some(path) = file else {
         return Ok(Expanded { args: out, print });
     };
@@ -78,32 +60,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
                 .to_string(),
         )
     })?;
-    // The subcommand path: the words after the program name that name subcommands.
-    let mut cmd = super::Cli::command();
-    let mut depth = 1; // where the leaf's own arguments start
-    let mut path_words = Vec::new();
-    let mut i = 1;
-    while i < out.len() {
-        let w = s(&out[i]);
-        if w.starts_with('-') {
-            // Skip a global option and its value.
-            if w == "--threads" || w == "--seed" {
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        match cmd.find_subcommand(&w) {
-            Some(sub) => {
-                let sub = sub.clone();
-                path_words.push(w);
-                cmd = sub;
-                depth = i + 1;
-                i += 1;
-            }
-            None => break,
-        }
-    }
+    let (cmd, depth, path_words) = leaf(&out);
     let known: Vec<String> = cmd
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
@@ -128,36 +85,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
             continue;
         }
         let dst = if is_global { &mut globals } else { &mut insert };
-        let scalar = |v: &toml::Value| -> Result<String> {
-            Ok(match v {
-                toml::Value::String(x) => x.clone(),
-                toml::Value::Integer(x) => x.to_string(),
-                toml::Value::Float(x) => x.to_string(),
-                toml::Value::Boolean(x) => x.to_string(),
-                other => {
-                    return Err(Error::format(
-                        &path,
-                        format!(
-                            "key `{k}`: {} is not a string, number or boolean",
-                            other.type_str()
-                        ),
-                    ));
-                }
-            })
-        };
-        match v {
-            toml::Value::Boolean(true) => dst.push(format!("--{name}").into()),
-            toml::Value::Boolean(false) => {}
-            toml::Value::Array(xs) => {
-                let items: Result<Vec<String>> = xs.iter().map(scalar).collect();
-                dst.push(format!("--{name}").into());
-                dst.push(items?.join(",").into());
-            }
-            other => {
-                dst.push(format!("--{name}").into());
-                dst.push(scalar(other)?.into());
-            }
-        }
+        push_setting(dst, &path, k, &name, v)?;
     }
     let mut args: Vec<OsString> = Vec::with_capacity(out.len() + insert.len() + globals.len());
     args.push(out[0].clone());
@@ -166,6 +94,104 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
     args.extend(insert);
     args.extend(out[depth.min(out.len())..].iter().cloned());
     Ok(Expanded { args, print })
+}
+
+/// `args` without `--config FILE` (or `--config=FILE`) and `--print-config`; the file and
+/// whether to print.
+fn strip(args: Vec<OsString>) -> Result<(Vec<OsString>, Option<PathBuf>, bool)> {
+    let mut out: Vec<OsString> = Vec::with_capacity(args.len());
+    let mut file: Option<PathBuf> = None;
+    let mut print = false;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let t = s(&a);
+        if t == "--config" {
+            let v = it
+                .next()
+                .ok_or_else(|| Error::invalid("--config", "needs a file name (a TOML config)"))?;
+            file = Some(PathBuf::from(v));
+        } else if let Some(v) = t.strip_prefix("--config=") {
+            file = Some(PathBuf::from(v));
+        } else if t == "--print-config" {
+            print = true;
+        } else {
+            out.push(a);
+        }
+    }
+    Ok((out, file, print))
+}
+
+/// The subcommand `args` names (the words after the program name that name
+/// subcommands), where its own arguments start, and those words.
+fn leaf(args: &[OsString]) -> (clap::Command, usize, Vec<String>) {
+    let mut cmd = super::Cli::command();
+    let mut depth = 1; // where the leaf's own arguments start
+    let mut path_words = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let w = s(&args[i]);
+        if w.starts_with('-') {
+            // Skip a global option and its value.
+            if w == "--threads" || w == "--seed" {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        match cmd.find_subcommand(&w) {
+            Some(sub) => {
+                let sub = sub.clone();
+                path_words.push(w);
+                cmd = sub;
+                depth = i + 1;
+                i += 1;
+            }
+            None => break,
+        }
+    }
+    (cmd, depth, path_words)
+}
+
+/// The flags for the setting `k = v` of the file `path` (`--name` is `k` with dashes): a
+/// switch for `true`, nothing for `false`, comma-separated values for an array.
+fn push_setting(
+    dst: &mut Vec<OsString>,
+    path: &std::path::Path,
+    k: &str,
+    name: &str,
+    v: &toml::Value,
+) -> Result<()> {
+    let scalar = |v: &toml::Value| -> Result<String> {
+        Ok(match v {
+            toml::Value::String(x) => x.clone(),
+            toml::Value::Integer(x) => x.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(x) => x.to_string(),
+            other => {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "key `{k}`: {} is not a string, number or boolean",
+                        other.type_str()
+                    ),
+                ));
+            }
+        })
+    };
+    match v {
+        toml::Value::Boolean(true) => dst.push(format!("--{name}").into()),
+        toml::Value::Boolean(false) => {}
+        toml::Value::Array(xs) => {
+            let items: Result<Vec<String>> = xs.iter().map(scalar).collect();
+            dst.push(format!("--{name}").into());
+            dst.push(items?.join(",").into());
+        }
+        other => {
+            dst.push(format!("--{name}").into());
+            dst.push(scalar(other)?.into());
+        }
+    }
+    Ok(())
 }
 
 /// TOML for one resolved value of `arg` (quoted unless it is a number or a boolean).

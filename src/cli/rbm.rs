@@ -182,13 +182,13 @@ fn square_side(n: usize) -> Result<usize> {
     Ok(side)
 }
 
+/// Binary train and test images, a description, the training grey levels.
+type Loaded = (Array2<f32>, Array2<f32>, String, Array2<f32>);
+
 /// Binary train and test images, a description, and the training images' grey levels in
 /// [0, 1] (what dynamic binarization draws from): MNIST drawn `v ~ Bernoulli(pixel)` once
 /// with `seed`, the digits thresholded at 0.5.
-fn load(
-    data: &Option<PathBuf>,
-    seed: u64,
-) -> Result<(Array2<f32>, Array2<f32>, String, Array2<f32>)> {
+fn load(data: &Option<PathBuf>, seed: u64) -> Result<Loaded> {
     use ebm::data::images::{binarize_with, threshold};
     let d = ImageSet::load(data.as_deref(), seed)?;
     if d.is_mnist {
@@ -290,6 +290,10 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
     if a.sample_sweeps == 0 {
         return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
     }
+    if a.resume.is_none() {
+        // The flags are checked before the run folder is touched.
+        fresh_config(a, 1, seed)?;
+    }
     let Some(dir) = &a.resume else {
         return Ok(RunInfo {
             data: a.data.clone(),
@@ -311,24 +315,15 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
     Ok(i)
 }
 
-/// `ebm train rbm`: settings and data, then [`ebm::train::fit`] over an [`RbmStep`], then
-/// the pictures and the report.
-pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
-    let info = run_info(a, seed)?;
-    let seed = info.seed;
-    // The run folder: --resume's, --run's, or runs/rbm when --save is not given alone.
-    let dir = a
-        .resume
-        .clone()
-        .or(a.run.clone())
-        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/rbm")));
-    let run = dir.as_deref().map(RunDir::open).transpose()?;
-    let (train, test, what, grey) = load(&info.data, seed)?;
-    if let Some(r) = &run {
-        square_side(train.ncols())?;
-        eprintln!("run folder: {}", r.path().display());
-    }
-    let (rbm, trainer) = match &run {
+/// The model and its trainer: the saved ones of a resumed run (its schedule stretched to
+/// a larger --epochs), or fresh ones from the flags.
+fn model_and_trainer(
+    a: &TrainRbmArgs,
+    run: Option<&RunDir>,
+    train: &Array2<f32>,
+    seed: u64,
+) -> Result<(Rbm, RbmTrainer)> {
+    Ok(match run {
         Some(r) if a.resume.is_some() => {
             let tp = r.join("trainer.safetensors");
             let state = ebm::nn::checkpoint::read_config(&tp)?;
@@ -353,7 +348,54 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
                 RbmTrainer::new(cfg)?,
             )
         }
+    })
+}
+
+/// run.json, config.json and, for a fresh run, the metrics header and the first state.
+fn write_run_files(
+    r: &RunDir,
+    fresh: bool,
+    info: &RunInfo,
+    what: &str,
+    step: &RbmStep,
+) -> Result<()> {
+    let text = serde_json::to_string_pretty(&info).expect("run info serializes");
+    ebm::io::write_atomic(&r.join("run.json"), text.as_bytes())?;
+    // The resolved configuration (what the report shows).
+    r.write_config(
+        &serde_json::json!({"model": "rbm", "rbm": &step.trainer.config, "run": &info, "data": &what}),
+    )?;
+    if fresh {
+        r.start_metrics(&ebm::train::rbm::METRICS_HEADER)?;
+        step.save(r, Position::default())?;
+    }
+
+    Ok(())
+}
+
+/// `ebm train rbm`: settings and data, then [`ebm::train::fit`] over an [`RbmStep`], then
+/// the pictures and the report.
+pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
+    let info = run_info(a, seed)?;
+    let seed = info.seed;
+    // The run folder: --resume's, --run's, or runs/rbm when --save is not given alone.
+    let dir = a
+        .resume
+        .clone()
+        .or(a.run.clone())
+        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/rbm")));
+    let open = if a.resume.is_some() {
+        RunDir::resume
+    } else {
+        RunDir::open
     };
+    let run = dir.as_deref().map(open).transpose()?;
+    let (train, test, what, grey) = load(&info.data, seed)?;
+    if let Some(r) = &run {
+        square_side(train.ncols())?;
+        eprintln!("run folder: {}", r.path().display());
+    }
+    let (rbm, trainer) = model_and_trainer(a, run.as_ref(), &train, seed)?;
     let cfg = trainer.config.clone();
     let done = trainer.epoch();
     eprintln!(
@@ -381,16 +423,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         curve,
     )?;
     if let Some(r) = &run {
-        let text = serde_json::to_string_pretty(&info).expect("run info serializes");
-        ebm::io::write_atomic(&r.join("run.json"), text.as_bytes())?;
-        // The resolved configuration (what the report shows).
-        r.write_config(
-            &serde_json::json!({"model": "rbm", "rbm": &cfg, "run": &info, "data": &what}),
-        )?;
-        if a.resume.is_none() {
-            r.start_metrics(&ebm::train::rbm::METRICS_HEADER)?;
-            step.save(r, Position::default())?;
-        }
+        write_run_files(r, a.resume.is_none(), &info, &what, &step)?;
     }
     println!(
         "{:>5} {:>10} {:>12} {:>12} {:>8}",

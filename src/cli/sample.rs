@@ -7,15 +7,13 @@
 //! (0, 0) and standard deviations near (10, 4.36) (Var = (100, 19)), R-hat <= 1.01.
 
 use clap::{Args, ValueEnum};
-use ebm::diagnostics::{SamplerStats, SummaryTable, summarize};
+use ebm::diagnostics::{Summary, SummaryTable};
 use ebm::energy::{Energy, NeuralEnergy};
-use ebm::mcmc::{self, Hmc, Kernel, Langevin, RandomWalk, Rng, SampleConfig};
-use ebm::nuts::{NutsConfig, sample_nuts};
+use ebm::eval::sampling::{SamplingRun, run_kernel, run_nuts, worst};
+use ebm::mcmc::{Hmc, Kernel, Langevin, RandomWalk, SampleConfig};
+use ebm::nuts::NutsConfig;
 use ebm::{Error, Result};
-use ndarray::{Array2, Array3, Axis};
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 pub enum KernelKind {
@@ -85,15 +83,7 @@ pub struct SampleArgs {
     pub target_accept: f64,
 }
 
-/// What a run produced, whichever sampler made it.
-struct Run {
-    name: &'static str,
-    draws: Array3<f64>,
-    stats: SamplerStats,
-    step_size: f64,
-    seconds: (f64, f64),
-}
-
+/// `ebm sample`: the draws ([`ebm::eval::sampling`]), their files and their table.
 pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
     let energy: Box<dyn Energy> = match &a.energy {
         Some(p) => Box::new(NeuralEnergy::load(p)?),
@@ -105,8 +95,37 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
             format!("{} (must be > 0)", a.init_scale),
         ));
     }
+    let run = draw(a, energy.as_ref(), seed)?;
+    let rows = run.summary()?;
+    let full = SummaryTable::new(rows.clone()).with_stats(run.stats);
+    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
+    let summary_path = a.out.join("summary.txt");
+    ebm::io::write_atomic(&summary_path, full.to_string().as_bytes())?;
+    let draws_path = a.out.join(match a.format {
+        Format::Npy => "draws.npy",
+        Format::Csv => "draws.csv",
+    });
+    run.write_draws(&draws_path)?;
+    print_table(a, &run, &energy.name(), &rows, &summary_path);
     let d = energy.dim();
-    let run = if a.kernel == KernelKind::Nuts {
+    if d == 2 {
+        let png = a.out.join("draws.png");
+        run.write_scatter(&png, &format!("{} draws, {}", run.name, energy.name()))?;
+        println!("figure: {}", png.display());
+    }
+    println!(
+        "draws: {} ({} x {} x {d})",
+        draws_path.display(),
+        a.chains,
+        a.draws
+    );
+    println!("report: {}", ebm::report::write_report(&a.out)?.display());
+    Ok(())
+}
+
+/// The draws of the sampler `a` names.
+fn draw(a: &SampleArgs, energy: &dyn Energy, seed: u64) -> Result<SamplingRun> {
+    if a.kernel == KernelKind::Nuts {
         if a.thin != 1 {
             return Err(Error::invalid(
                 "--thin",
@@ -122,152 +141,41 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
             seed,
             ..NutsConfig::default()
         };
-        let t = std::time::Instant::now();
-        let tr = sample_nuts(energy.as_ref(), &cfg)?;
-        Run {
-            name: "nuts",
-            stats: SamplerStats {
-                acceptance: tr.acceptance,
-                divergences: tr.diverging.iter().sum(),
-                grad_evals: tr.grad_evals,
-            },
-            draws: tr.draws,
-            step_size: tr.step_size.iter().sum::<f64>() / a.chains.max(1) as f64,
-            seconds: (0.0, t.elapsed().as_secs_f64()),
-        }
-    } else {
-        let mut kernel: Box<dyn Kernel> = match a.kernel {
-            KernelKind::Mh => Box::new(RandomWalk::new(a.step_size, a.beta)?),
-            KernelKind::Ula => Box::new(Langevin::ula(a.step_size, a.beta)?),
-            KernelKind::Mala => Box::new(Langevin::mala(a.step_size, a.beta)?),
-            KernelKind::Hmc | KernelKind::Nuts => {
-                Box::new(Hmc::new(a.step_size, a.leapfrog, a.beta)?)
-            }
-        };
-        let mut rng = Rng::seed_from_u64(seed ^ 0x1417);
-        let init = Array2::from_shape_simple_fn((a.chains, d), || {
-            let z: f64 = StandardNormal.sample(&mut rng);
-            a.init_scale * z
-        }); // [chains, dim]
-        let cfg = SampleConfig {
-            warmup: a.warmup,
-            draws: a.draws,
-            thin: a.thin,
-            seed,
-            progress: true,
-            ..SampleConfig::default()
-        };
-        let tr = mcmc::sample(kernel.as_mut(), energy.as_ref(), init, &cfg)?;
-        Run {
-            name: kernel.name(),
-            stats: SamplerStats {
-                acceptance: tr.acceptance,
-                divergences: tr.divergences,
-                grad_evals: tr.grad_evals * a.chains as u64,
-            },
-            draws: tr.draws,
-            step_size: tr.step_size,
-            seconds: (tr.seconds_warmup, tr.seconds_draws),
-        }
+        return run_nuts(energy, &cfg);
+    }
+    let mut kernel: Box<dyn Kernel> = match a.kernel {
+        KernelKind::Mh => Box::new(RandomWalk::new(a.step_size, a.beta)?),
+        KernelKind::Ula => Box::new(Langevin::ula(a.step_size, a.beta)?),
+        KernelKind::Mala => Box::new(Langevin::mala(a.step_size, a.beta)?),
+        KernelKind::Hmc | KernelKind::Nuts => Box::new(Hmc::new(a.step_size, a.leapfrog, a.beta)?),
     };
-    let names: Vec<String> = (0..d).map(|j| format!("y[{j}]")).collect();
-    let rows = summarize(run.draws.view(), &names)?;
-    let stats = run.stats;
-    let full = SummaryTable::new(rows.clone()).with_stats(stats);
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let summary_path = a.out.join("summary.txt");
-    ebm::io::write_atomic(&summary_path, full.to_string().as_bytes())?;
-    let draws_path = match a.format {
-        Format::Npy => {
-            let p = a.out.join("draws.npy");
-            write_npy(&p, &run.draws)?;
-            p
-        }
-        Format::Csv => {
-            let p = a.out.join("draws.csv");
-            write_csv(&p, &run.draws)?;
-            p
-        }
+    let cfg = SampleConfig {
+        warmup: a.warmup,
+        draws: a.draws,
+        thin: a.thin,
+        seed,
+        progress: true,
+        ..SampleConfig::default()
     };
+    run_kernel(kernel.as_mut(), energy, a.chains, a.init_scale, &cfg)
+}
+
+/// The run's line and the first `--show` rows of its table.
+fn print_table(a: &SampleArgs, run: &SamplingRun, target: &str, rows: &[Summary], full: &Path) {
     println!(
-        "{} on {} ({} chains x {} draws after {} warm-up, beta {}): step {:.4}, {:.2} s warm-up + {:.2} s draws",
-        run.name,
-        energy.name(),
-        a.chains,
-        a.draws,
-        a.warmup,
-        a.beta,
-        run.step_size,
-        run.seconds.0,
-        run.seconds.1
+        "{} on {target} ({} chains x {} draws after {} warm-up, beta {}): step {:.4}, {:.2} s warm-up + {:.2} s draws",
+        run.name, a.chains, a.draws, a.warmup, a.beta, run.step_size, run.seconds.0, run.seconds.1
     );
-    let shown = SummaryTable::new(rows.iter().take(a.show).cloned().collect()).with_stats(stats);
+    let shown =
+        SummaryTable::new(rows.iter().take(a.show).cloned().collect()).with_stats(run.stats);
     print!("{shown}");
     if rows.len() > a.show {
-        let worst = rows
-            .iter()
-            .map(|r| r.rhat)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let min_ess = rows
-            .iter()
-            .map(|r| r.ess_bulk)
-            .fold(f64::INFINITY, f64::min);
+        let (rhat, ess) = worst(rows);
         println!(
-            "... {} more rows in {} (over all {d}: max R-hat {worst:.3}, min bulk ESS {min_ess:.0})",
+            "... {} more rows in {} (over all {}: max R-hat {rhat:.3}, min bulk ESS {ess:.0})",
             rows.len() - a.show,
-            summary_path.display()
+            full.display(),
+            rows.len()
         );
     }
-    if d == 2 {
-        let flat = run
-            .draws
-            .view()
-            .into_shape_with_order((a.chains * a.draws, 2))
-            .map_err(|e| Error::invalid("draws", e.to_string()))?; // [chains * draws, 2]
-        let png = a.out.join("draws.png");
-        ebm::plot::scatter(
-            &png,
-            &format!("{} draws, {}", run.name, energy.name()),
-            &flat.column(0).to_vec(),
-            &flat.column(1).to_vec(),
-        )?;
-        println!("figure: {}", png.display());
-    }
-    println!(
-        "draws: {} ({} x {} x {d})",
-        draws_path.display(),
-        a.chains,
-        a.draws
-    );
-    println!("report: {}", ebm::report::write_report(&a.out)?.display());
-    Ok(())
-}
-
-/// `.npy` through `ndarray-npy`, written to a temporary file and renamed.
-fn write_npy(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
-    let mut buf = Vec::new();
-    ndarray_npy::WriteNpyExt::write_npy(draws, &mut buf)
-        .map_err(|e| Error::invalid("draws.npy", e.to_string()))?;
-    ebm::io::write_atomic(path, &buf)
-}
-
-/// CSV with a header `chain,draw,y0,...`.
-fn write_csv(path: &std::path::Path, draws: &Array3<f64>) -> Result<()> {
-    use std::fmt::Write;
-    let (c, _, d) = draws.dim();
-    let mut s = String::from("chain,draw");
-    for j in 0..d {
-        let _ = write!(s, ",y{j}");
-    }
-    s.push('\n');
-    for ci in 0..c {
-        for (t, row) in draws.index_axis(Axis(0), ci).rows().into_iter().enumerate() {
-            let _ = write!(s, "{ci},{t}");
-            for v in row {
-                let _ = write!(s, ",{v}");
-            }
-            s.push('\n');
-        }
-    }
-    ebm::io::write_atomic(path, s.as_bytes())
 }

@@ -45,6 +45,7 @@ fn banner(n: usize, title: &str) {
     println!("\n== {n}. {title} ==");
 }
 
+/// The tour: its four parts in order, then the report of the whole output folder.
 pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
     let t0 = Instant::now();
     let out = &a.out;
@@ -54,7 +55,6 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
         ebm::threads::threads(),
         out.display()
     );
-
     banner(
         1,
         "Energies to probabilities: P_beta(y) = exp(-beta E(y)) / Z_beta",
@@ -68,43 +68,57 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
         },
         seed,
     )?;
-
     banner(
         2,
         "Maximum likelihood as a contrastive method: push data energies down, Langevin samples up",
     );
-    toy::train_toy(
-        &toy::TrainToyArgs {
-            dataset: "8gaussians".into(),
-            updates: Some(if a.quick { 200 } else { 6000 }),
-            negatives: "pcd".into(),
-            langevin_steps: Some(20),
-            grid_cells: 128,
-            grid_refresh: 1,
-            step_size: 0.02,
-            energy_l2: Some(0.001),
-            weight_decay: 0.0,
-            spectral_norm: false,
-            lr: Some(1e-3),
-            lr_decay_at: vec![0.5, 0.75],
-            batch: 256,
-            hidden: vec![128, 128],
-            activation: "silu".into(),
-            train_size: None,
-            eval_every: if a.quick { 100 } else { 1000 },
-            grid: if a.quick { 96 } else { 256 },
-            out: Some(out.join("2-toy-8gaussians")),
-            resume: None,
-            keep_last: None,
-            stop_after_updates: None,
-        },
-        seed,
-    )?;
-
+    toy::train_toy(&contrastive(a), seed)?;
     banner(
         3,
         "Latent variables: the VAE as variational free energy <E>_q + KL(q || p)",
     );
+    latent(a, seed)?;
+    banner(4, "Backprop as Lagrangian optimization");
+    lagrangian::run(&lagrangian::LagrangianArgs { batch: 32 }, seed)?;
+    let report = ebm::report::write_report(out)?;
+    println!(
+        "\ntour finished in {:.1} s; report: {}",
+        t0.elapsed().as_secs_f64(),
+        report.display()
+    );
+    Ok(())
+}
+
+/// Part 2: an MLP energy on 8 Gaussians with persistent Langevin negatives.
+fn contrastive(a: &TourArgs) -> toy::TrainToyArgs {
+    toy::TrainToyArgs {
+        dataset: "8gaussians".into(),
+        updates: Some(if a.quick { 200 } else { 6000 }),
+        negatives: "pcd".into(),
+        langevin_steps: Some(20),
+        grid_cells: 128,
+        grid_refresh: 1,
+        step_size: 0.02,
+        energy_l2: Some(0.001),
+        weight_decay: 0.0,
+        spectral_norm: false,
+        lr: Some(1e-3),
+        lr_decay_at: vec![0.5, 0.75],
+        batch: 256,
+        hidden: vec![128, 128],
+        activation: "silu".into(),
+        train_size: None,
+        eval_every: if a.quick { 100 } else { 1000 },
+        grid: if a.quick { 96 } else { 256 },
+        out: Some(a.out.join("2-toy-8gaussians")),
+        resume: None,
+        keep_last: None,
+        stop_after_updates: None,
+    }
+}
+
+/// Part 3: the VAE on the embedded digits, then the fuzzy balls.
+fn latent(a: &TourArgs, seed: u64) -> Result<()> {
     demo::run(
         &demo::DemoArgs {
             epochs: if a.quick { 3 } else { 20 },
@@ -118,19 +132,8 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
             epochs: if a.quick { 3 } else { 30 },
             kl_weights: vec![0.0, 1.0],
             points: 500,
-            out: out.join("3-fuzzy-balls"),
+            out: a.out.join("3-fuzzy-balls"),
         },
         seed,
-    )?;
-
-    banner(4, "Backprop as Lagrangian optimization");
-    lagrangian::run(&lagrangian::LagrangianArgs { batch: 32 }, seed)?;
-
-    let report = ebm::report::write_report(out)?;
-    println!(
-        "\ntour finished in {:.1} s; report: {}",
-        t0.elapsed().as_secs_f64(),
-        report.display()
-    );
-    Ok(())
+    )
 }

@@ -287,7 +287,11 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
             )),
         },
     };
-    let run = RunDir::open(&dir)?;
+    let run = if a.resume.is_some() {
+        RunDir::resume(&dir)?
+    } else {
+        RunDir::open(&dir)?
+    };
     let (t, keep) = match &a.resume {
         Some(d) => {
             let (t, saved) = resume(a, d)?;

@@ -14,22 +14,18 @@
 
 use clap::Args;
 use ebm::data::images::ImageSet;
-use ebm::models::iwae::{log_likelihood_bound, log_likelihood_bound_with};
-use ebm::models::latent_inference::infer_latent;
-use ebm::models::vae::{Vae, VaeConfig};
-use ebm::nn::checkpoint;
+use ebm::eval::latent::zero_temperature;
+use ebm::eval::vae::{SavedVae, nll_estimate};
+use ebm::models::vae::VaeConfig;
 use ebm::nn::optim::OptimConfig;
-use ebm::train::vae::{
-    METRICS_HEADER, TEST_BINARIZATION_SEED, VaeStep, VaeTraining, binarize_fixed,
-};
+use ebm::train::vae::{METRICS_HEADER, VaeStep, VaeTraining};
 use ebm::train::{FitConfig, Outcome, Position, RunDir, Schedule, fit};
 use ebm::{Error, Result};
-use ndarray::{Array2, Axis, s};
+use ndarray::s;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(Args, Debug)]
 #[command(
@@ -259,7 +255,12 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         .clone()
         .or(a.run.clone())
         .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/vae")));
-    let run = dir.as_deref().map(RunDir::open).transpose()?;
+    let open = if a.resume.is_some() {
+        RunDir::resume
+    } else {
+        RunDir::open
+    };
+    let run = dir.as_deref().map(open).transpose()?;
     // On resume the saved config wins over the flags (except --epochs and --minutes).
     let saved = match (&a.resume, &run) {
         (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
@@ -336,57 +337,20 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     Ok(())
 }
 
+/// `ebm eval vae`: the test loss, the IWAE estimate of the test NLL and, with
+/// `--latent-steps`, the zero-temperature table ([`ebm::eval`]).
 pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
-    let ckpt = if a.checkpoint.is_dir() {
-        a.checkpoint.join("model.safetensors")
-    } else {
-        a.checkpoint.clone()
-    };
-    // The JSON beside the tensors (what a user may edit), else the copy in the metadata.
-    let cfg_path = checkpoint::config_path(&ckpt);
-    let (run, cfg_src) = if cfg_path.exists() {
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&cfg_path, format!("not JSON: {e}")))?;
-        (v, cfg_path)
-    } else {
-        (checkpoint::read_config(&ckpt)?, ckpt.clone())
-    };
-    let cfg: VaeConfig = serde_json::from_value(run["vae"].clone())
-        .map_err(|e| Error::format(&cfg_src, format!("field `vae`: {e}")))?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut vae = Vae::new(cfg, &mut rng)?;
-    checkpoint::load(&ckpt, &mut vae)?;
-    let data_seed = run["seed"].as_u64().unwrap_or(seed);
-    let data = ImageSet::load(a.data.as_deref(), data_seed)?;
-    if data.test.ncols() != vae.config.input_dim {
-        return Err(Error::Shape {
-            what: format!(
-                "test data ({}) for the checkpoint {}",
-                data.what,
-                ckpt.display()
-            ),
-            expected: vec![vae.config.input_dim],
-            found: vec![data.test.ncols()],
-        });
-    }
-    let binarized = run["binarize"].as_bool().unwrap_or(false);
-    let mut test = if binarized {
-        binarize_fixed(&data.test)
-    } else {
-        data.test.clone()
-    };
+    let mut saved = SavedVae::load(&a.checkpoint, &mut rng)?;
+    let data = ImageSet::load(a.data.as_deref(), saved.data_seed(seed))?;
+    let mut test = saved.test_set(&data)?;
     if let Some(n) = a.images {
         if n == 0 {
             return Err(Error::invalid("--images", "must be at least 1"));
         }
         test = test.slice(s![..n.min(test.nrows()), ..]).to_owned();
     }
-    let protocol = if binarized {
-        format!("binarized once with seed {TEST_BINARIZATION_SEED}")
-    } else {
-        "pixels in [0, 1], not binarized: a bound on a Bernoulli 'likelihood' of grey pixels, not a true NLL".into()
-    };
+    let vae = &mut saved.vae;
     // The training loss on the test set (one z per image, with k = 1 the free energy).
     let l = vae.evaluate(test.view(), 500, &mut rng)?;
     println!(
@@ -397,125 +361,32 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
         l.n,
         data.what
     );
-    let t = Instant::now();
-    let bar = ebm::progress::Progress::new(test.nrows() as u64, &format!("L_{}", a.iwae_k));
-    let b = log_likelihood_bound_with(&mut vae, test.view(), a.iwae_k, seed, Some(&bar))?;
-    bar.finish();
-    let secs = t.elapsed().as_secs_f64();
+    let (b, secs) = nll_estimate(vae, test.view(), a.iwae_k, seed)?;
+    let threads = ebm::threads::threads();
     println!(
-        "test NLL estimate -L_k (k = {}) {:.3} +- {:.3} nats/image (standard error) over {} images of {} ({protocol}); {secs:.1} s on {} threads",
+        "test NLL estimate -L_k (k = {}) {:.3} +- {:.3} nats/image (standard error) over {} images of {} ({}); {secs:.1} s on {threads} threads",
         a.iwae_k,
         b.nll(),
         b.std_error(),
         test.nrows(),
         data.what,
-        ebm::threads::threads()
+        saved.protocol()
     );
     println!(
         "{}",
         json!({"metric": "iwae_nll", "k": a.iwae_k, "nll": b.nll(), "se": b.std_error(),
-               "images": test.nrows(), "seconds": secs, "threads": ebm::threads::threads()})
+               "images": test.nrows(), "seconds": secs, "threads": threads})
     );
     if a.latent_steps > 0 {
         let out = a.out.clone().unwrap_or_else(|| {
-            ckpt.parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            (saved.path.parent()).map_or_else(|| PathBuf::from("."), Path::to_path_buf)
         });
         std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
-        zero_temperature_table(&mut vae, &test, a.latent_steps, seed, &out)?;
-    }
-    Ok(())
-}
-
-/// The lecture's comparison on (at most 1,000) test images: the encoder's code, the
-/// zero-temperature free energy `min_z E(y, z)`, the variational free energy and `-L_k`.
-fn zero_temperature_table(
-    vae: &mut Vae,
-    test: &Array2<f32>,
-    steps: usize,
-    seed: u64,
-    out: &Path,
-) -> Result<()> {
-    let y = test.slice(s![..test.nrows().min(1000), ..]); // [n, D]
-    let (mu, _) = vae.encode(y)?;
-    // The variational free energy row is the VAE's (k = 1), whatever the training k.
-    let k_train = vae.config.iwae_k;
-    vae.config.iwae_k = 1;
-    let e_mu = vae.decoder_energy(y, mu.view(), None)?;
-    let inf = infer_latent(vae, y, mu.view(), steps)?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut elbo = ebm::models::vae::VaeLoss::default();
-    let mut recon = 0.0;
-    for _ in 0..10 {
-        let l = vae.evaluate(y, 500, &mut rng)?;
-        recon += l.recon / 10.0;
-        elbo.kl = l.kl;
-        elbo.n = l.n;
-    }
-    vae.config.iwae_k = k_train;
-    let n = y.nrows() as f64;
-    let l50 = log_likelihood_bound(vae, y, 50, seed)?;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    println!(
-        "zero-temperature inference on {} test images ({steps} gradient steps on z from the encoder's mean), nats/image:",
-        y.nrows()
-    );
-    println!(
-        "  E(y, Enc(y))              {:>10.3}   decoder energy at the amortized code",
-        mean(&e_mu)
-    );
-    println!(
-        "  min_z E(y, z)             {:>10.3}   zero-temperature free energy F_inf",
-        mean(&inf.end)
-    );
-    println!(
-        "  <E(y, z)>_q               {:>10.3}   expected energy under q (10 draws)",
-        recon / n
-    );
-    println!(
-        "  <E>_q + KL(q || p)        {:>10.3}   variational free energy (beta = 1)",
-        recon / n + elbo.kl / n
-    );
-    println!(
-        "  -L_50                     {:>10.3}   importance-weighted bound on -log p(y)",
-        l50.nll()
-    );
-    let moved = inf
-        .z
-        .axis_iter(Axis(0))
-        .zip(mu.axis_iter(Axis(0)))
-        .map(|(a, b)| {
-            a.iter()
-                .zip(b)
-                .map(|(x, y)| ((x - y) as f64).powi(2))
-                .sum::<f64>()
-                .sqrt()
-        })
-        .sum::<f64>()
-        / n;
-    println!("  mean |z* - Enc(y)|        {moved:>10.3}");
-    // Picture: inputs, Dec(Enc(y)), Dec(z*) for 10 images, one row each.
-    let m = y.nrows().min(10);
-    let d = vae.config.input_dim;
-    let px = (d as f64).sqrt().round() as usize;
-    if px * px == d {
-        let a = vae.decode(mu.slice(s![..m, ..]));
-        let b = vae.decode(inf.z.slice(s![..m, ..]));
-        let mut grid = Array2::<f32>::zeros((3 * m, d)); // [3m, D]
-        grid.slice_mut(s![..m, ..]).assign(&y.slice(s![..m, ..]));
-        grid.slice_mut(s![m..2 * m, ..]).assign(&a);
-        grid.slice_mut(s![2 * m.., ..]).assign(&b);
-        let p = out.join("latent_inference.png");
-        ebm::plot::image_grid(
-            &p,
-            "rows: test inputs y; Dec(Enc(y)) (amortized code); Dec(z*), z* = argmin_z E(y, z)",
-            grid.view(),
-            px,
-            px,
-            m,
-            ebm::plot::TileScale::Unit,
-        )?;
-        println!("picture: {}", p.display());
+        let table = zero_temperature(&mut saved.vae, test.view(), a.latent_steps, seed)?;
+        print!("{table}");
+        if let Some(p) = table.write_picture(&mut saved.vae, &out)? {
+            println!("picture: {}", p.display());
+        }
     }
     Ok(())
 }

@@ -79,6 +79,18 @@ impl RunDir {
         })
     }
 
+    /// Lock the existing run folder `dir` to continue its run (a missing folder is an
+    /// error, not created).
+    pub fn resume(dir: &Path) -> Result<RunDir> {
+        if !dir.is_dir() {
+            return Err(Error::io(
+                dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such run folder"),
+            ));
+        }
+        RunDir::open(dir)
+    }
+
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.dir

@@ -1,0 +1,15 @@
+//! Evaluations of trained models, as the command line prints them: each computes its
+//! numbers in a struct and formats them (`Display`) and, where it has one, writes its
+//! picture.
+//!
+//! | evaluation | module |
+//! |---|---|
+//! | zero-temperature latent inference of a VAE against its free energies | [`latent`] |
+//! | a saved VAE: test loss and the importance-weighted NLL estimate | [`vae`] |
+//! | an MCMC run: the sampler's draws, their summary table and files | [`sampling`] |
+//! | `log Z_beta` of a built-in energy by quadrature and importance sampling | [`partition`] |
+
+pub mod latent;
+pub mod partition;
+pub mod sampling;
+pub mod vae;

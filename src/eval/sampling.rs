@@ -1,0 +1,153 @@
+//! An MCMC run as `ebm sample` makes it: the draws `[chains, draws, dim]` of an energy's
+//! Gibbs distribution `exp(-beta E(y)) / Z` from NUTS ([`run_nuts`]) or from one of the
+//! kernels of [`crate::mcmc`] ([`run_kernel`], chains started from `N(0, s^2 I)`), their
+//! diagnostics (rank-normalized R-hat, bulk/tail ESS, MCSE: [`SamplingRun::summary`])
+//! and their files (`.npy` or CSV, a scatter plot in 2-D).
+
+use crate::diagnostics::{SamplerStats, Summary, summarize};
+use crate::energy::Energy;
+use crate::mcmc::{self, Kernel, Rng, SampleConfig};
+use crate::nuts::{NutsConfig, sample_nuts};
+use crate::{Error, Result};
+use ndarray::{Array2, Array3, Axis};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::Path;
+
+/// What a run produced, whichever sampler made it.
+#[derive(Clone, Debug)]
+pub struct SamplingRun {
+    /// The sampler's short name (`nuts`, `hmc`, `mala`, ...).
+    pub name: &'static str,
+    /// `[chains, draws, dim]`.
+    pub draws: Array3<f64>,
+    /// Acceptance, divergences and gradient evaluations (all chains).
+    pub stats: SamplerStats,
+    /// The (adapted) step size, averaged over the chains for NUTS.
+    pub step_size: f64,
+    /// Seconds of warm-up and of draws (NUTS: all in the second).
+    pub seconds: (f64, f64),
+}
+
+/// NUTS (nuts-rs) with the settings `cfg`.
+pub fn run_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<SamplingRun> {
+    let t = std::time::Instant::now();
+    let tr = sample_nuts(energy, cfg)?;
+    Ok(SamplingRun {
+        name: "nuts",
+        stats: SamplerStats {
+            acceptance: tr.acceptance,
+            divergences: tr.diverging.iter().sum(),
+            grad_evals: tr.grad_evals,
+        },
+        draws: tr.draws,
+        step_size: tr.step_size.iter().sum::<f64>() / cfg.chains.max(1) as f64,
+        seconds: (0.0, t.elapsed().as_secs_f64()),
+    })
+}
+
+/// `chains` chains of `kernel`, started from `N(0, init_scale^2 I)` (drawn from a stream
+/// seeded with `cfg.seed ^ 0x1417`).
+pub fn run_kernel(
+    kernel: &mut dyn Kernel,
+    energy: &dyn Energy,
+    chains: usize,
+    init_scale: f64,
+    cfg: &SampleConfig,
+) -> Result<SamplingRun> {
+    let mut rng = Rng::seed_from_u64(cfg.seed ^ 0x1417);
+    let init = Array2::from_shape_simple_fn((chains, energy.dim()), || {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        init_scale * z
+    }); // [chains, dim]
+    let tr = mcmc::sample(kernel, energy, init, cfg)?;
+    Ok(SamplingRun {
+        name: kernel.name(),
+        stats: SamplerStats {
+            acceptance: tr.acceptance,
+            divergences: tr.divergences,
+            grad_evals: tr.grad_evals * chains as u64,
+        },
+        draws: tr.draws,
+        step_size: tr.step_size,
+        seconds: (tr.seconds_warmup, tr.seconds_draws),
+    })
+}
+
+impl SamplingRun {
+    /// One [`Summary`] per coordinate, named `y[0]`, `y[1]`, ...
+    pub fn summary(&self) -> Result<Vec<Summary>> {
+        let names: Vec<String> = (0..self.draws.len_of(Axis(2)))
+            .map(|j| format!("y[{j}]"))
+            .collect();
+        summarize(self.draws.view(), &names)
+    }
+
+    /// The draws to `path`: CSV if it ends in `.csv` ([`write_csv`]), else `.npy`
+    /// ([`write_npy`]).
+    pub fn write_draws(&self, path: &Path) -> Result<()> {
+        if path.extension().is_some_and(|e| e == "csv") {
+            write_csv(path, &self.draws)
+        } else {
+            write_npy(path, &self.draws)
+        }
+    }
+
+    /// A scatter plot of all draws of a 2-D target, titled `title`.
+    pub fn write_scatter(&self, path: &Path, title: &str) -> Result<()> {
+        let (c, n, d) = self.draws.dim();
+        let flat = self
+            .draws
+            .view()
+            .into_shape_with_order((c * n, d))
+            .map_err(|e| Error::invalid("draws", e.to_string()))?; // [chains * draws, 2]
+        crate::plot::scatter(
+            path,
+            title,
+            &flat.column(0).to_vec(),
+            &flat.column(1).to_vec(),
+        )
+    }
+}
+
+/// The largest R-hat and the smallest bulk ESS over `rows`.
+pub fn worst(rows: &[Summary]) -> (f64, f64) {
+    let rhat = rows
+        .iter()
+        .map(|r| r.rhat)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let ess = rows
+        .iter()
+        .map(|r| r.ess_bulk)
+        .fold(f64::INFINITY, f64::min);
+    (rhat, ess)
+}
+
+/// `.npy` (float64 `[chains, draws, dim]`) through `ndarray-npy`, written atomically.
+pub fn write_npy(path: &Path, draws: &Array3<f64>) -> Result<()> {
+    let mut buf = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(draws, &mut buf)
+        .map_err(|e| Error::invalid("draws.npy", e.to_string()))?;
+    crate::io::write_atomic(path, &buf)
+}
+
+/// CSV with a header `chain,draw,y0,...` and one row per draw, written atomically.
+pub fn write_csv(path: &Path, draws: &Array3<f64>) -> Result<()> {
+    use std::fmt::Write;
+    let (c, _, d) = draws.dim();
+    let mut s = String::from("chain,draw");
+    for j in 0..d {
+        let _ = write!(s, ",y{j}");
+    }
+    s.push('\n');
+    for ci in 0..c {
+        for (t, row) in draws.index_axis(Axis(0), ci).rows().into_iter().enumerate() {
+            let _ = write!(s, "{ci},{t}");
+            for v in row {
+                let _ = write!(s, ",{v}");
+            }
+            s.push('\n');
+        }
+    }
+    crate::io::write_atomic(path, s.as_bytes())
+}
