@@ -214,21 +214,9 @@ fn start(a: &TrainToyArgs, out: &Path, seed: u64) -> Result<ToyTraining> {
         ..ToyRunConfig::default()
     };
     let t = ToyTraining::new(&data, spec, cfg, &run, seed)?;
-    // A fresh run in an old folder: its state and kept models are not this run's.
-    for f in [
-        out.join("trainer.safetensors"),
-        out.join("best.safetensors"),
-        out.join("best.json"),
-    ] {
-        ebm::io::remove_if_present(&f)?;
-    }
-    if let Ok(rd) = std::fs::read_dir(out.join("checkpoints")) {
-        for e in rd.flatten() {
-            if e.file_name().to_string_lossy().starts_with("step-") {
-                ebm::io::remove_if_present(&e.path())?;
-            }
-        }
-    }
+    // A fresh run in an old folder: its state is not this run's (best and the kept
+    // checkpoints are cleared by RunDir::start_metrics).
+    ebm::io::remove_if_present(&out.join("trainer.safetensors"))?;
     // The resolved configuration, written before training so a stopped run still says
     // what it was.
     write_config(out, &t)?;
