@@ -5,25 +5,47 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
+/// Most threads per core that [`set_threads`] accepts: more only adds switching.
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The cores this process may use (1 when unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Set the number of threads for parallel loops and GEMM (0 = all cores).
 ///
-/// The rayon global pool can be built once per process; a second call with another
-/// count keeps the pool and only changes the GEMM setting, and says so in its result.
+/// More than [`MAX_THREADS_PER_CORE`] threads per core is refused (thousands of
+/// threads on two cores ran 500x slower). The rayon global pool can be built once per
+/// process; a second call with another count keeps the pool and only changes the GEMM
+/// setting, and says so in its result.
 pub fn set_threads(n: usize) -> crate::Result<()> {
-    let n = if n == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        n
-    };
+    let cores = cores();
+    let max = MAX_THREADS_PER_CORE * cores;
+    if n > max {
+        return Err(crate::Error::invalid(
+            "--threads",
+            format!(
+                "{n} is more than {max} ({MAX_THREADS_PER_CORE} per core on {cores} cores); 0 means all cores"
+            ),
+        ));
+    }
+    let n = if n == 0 { cores } else { n };
     THREADS.store(n, Ordering::Relaxed);
     match rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
     {
         Ok(()) => Ok(()),
+        // A pool that could not start (threads refused by the system) is an error here,
+        // not a panic at the first parallel loop.
+        Err(e) if !e.to_string().contains("already") => Err(crate::Error::invalid(
+            "--threads",
+            format!("cannot start {n} threads: {e}"),
+        )),
         Err(_) if rayon::current_num_threads() == n => Ok(()),
         Err(_) => Err(crate::Error::invalid(
-            "threads",
+            "--threads",
             format!(
                 "the thread pool already runs {} threads; cannot change it to {n} in this process",
                 rayon::current_num_threads()

@@ -697,3 +697,51 @@ fn relu_energy_with_grid_negatives_beats_the_uniform_box_on_checkerboard() {
     assert!(!o.status.success() && e.contains("--activation") && e.contains("swish"));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn threads_above_four_per_core_are_refused_on_one_line() {
+    let o = ebm(&["--threads", "100000", "gibbs"]);
+    one_line_error(
+        &o,
+        &["--threads", "100000", "per core", "0 means all cores"],
+    );
+}
+
+#[test]
+fn flag_errors_keep_the_suggestion_and_the_values_on_one_line() {
+    // A misspelt flag: clap's "did you mean" survives the one-line error.
+    one_line_error(
+        &ebm(&["train", "vae", "--epoch", "3"]),
+        &["--epoch", "a similar argument exists: '--epochs'"],
+    );
+    // A misspelt value: the list of valid values and the closest one.
+    one_line_error(
+        &ebm(&["gibbs", "--energy", "bananna"]),
+        &[
+            "bananna",
+            "possible values: double-well, mixture, banana",
+            "'banana'",
+        ],
+    );
+}
+
+#[test]
+fn enum_values_ignore_case_and_negative_numbers_reach_the_range_check() {
+    let d = tmpdir("nuts-upper");
+    let o = ebm(&[
+        "sample",
+        "--kernel",
+        "NUTS",
+        "--chains",
+        "2",
+        "--warmup",
+        "20",
+        "--draws",
+        "20",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    // `-1` is a value, so the range check speaks (not "unexpected argument").
+    one_line_error(&ebm(&["gibbs", "--betas", "-1"]), &["beta", "-1"]);
+}

@@ -28,7 +28,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "ebm", version, about, long_about = None)]
 pub struct Cli {
-    /// Threads for parallel loops and matrix products (default: all cores).
+    /// Threads for parallel loops and matrix products: 0 (the default) means all cores;
+    /// at most 4 per core.
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
     /// Random seed (every run is reproducible from it on a given machine and thread count).
@@ -109,7 +110,7 @@ pub fn run() -> ebm::Result<()> {
     if ex.print {
         return config::print_resolved(&ex.args);
     }
-    let cli = match Cli::try_parse_from(&ex.args) {
+    let cli = match parse(&ex.args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -121,16 +122,39 @@ pub fn run() -> ebm::Result<()> {
             ) {
                 e.exit();
             }
-            // Clap's message is several lines (error, usage, hint): keep the first.
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("bad arguments");
-            eprintln!("{} (try --help)", first.trim_end());
+            eprintln!("{} (try --help)", one_line(&e.to_string()));
             std::process::exit(2);
         }
     };
     ebm::threads::set_threads(cli.threads)?;
     ebm::progress::set_quiet(cli.quiet);
     ebm::threads::in_pool(move || dispatch(cli))
+}
+
+/// Parse with every subcommand made lenient where a user expects it: enum values in
+/// any case (`--kernel NUTS`) and negative numbers as values (`--betas -1` reaches the
+/// range check instead of reading as an unknown flag).
+fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    fn tune(cmd: clap::Command) -> clap::Command {
+        cmd.allow_negative_numbers(true)
+            .mut_args(|a| a.ignore_case(true))
+            .mut_subcommands(tune)
+    }
+    let matches = tune(Cli::command()).try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// Clap's message on one line: the error, the list of valid values and the "did you
+/// mean" tip, without the usage block.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+        .replace("; [possible values", " [possible values")
 }
 
 fn dispatch(cli: Cli) -> ebm::Result<()> {
