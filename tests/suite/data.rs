@@ -82,7 +82,10 @@ fn mnist_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipping: MNIST directory {} is absent", dir.display());
+        crate::common::skip(
+            "data (MNIST)",
+            &format!("MNIST directory {} is absent", dir.display()),
+        );
         None
     }
 }

@@ -142,7 +142,10 @@ fn every_trainer_prints_the_recorded_numbers() {
         println!(
             "skipped: no golden outputs recorded for CPU class {class} (record them with EBM_RECORD_GOLDEN=1)"
         );
-        eprintln!("golden: skipped, no files for CPU class {class}");
+        crate::common::skip(
+            "golden runs",
+            &format!("no recorded outputs for CPU class {class}"),
+        );
         return;
     }
     let bin = std::env::var_os("EBM_GOLDEN_BIN")

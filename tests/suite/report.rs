@@ -126,7 +126,10 @@ fn the_report_loads_in_headless_chromium_with_every_figure_rendered() {
             std::env::var("EBM_REQUIRE_BROWSER").is_err(),
             "EBM_REQUIRE_BROWSER is set but no chromium was found"
         );
-        eprintln!("skipped: no chromium (set EBM_CHROMIUM or install the chromium package)");
+        crate::common::skip(
+            "report in a browser",
+            "no chromium (set EBM_CHROMIUM or install the chromium package)",
+        );
         return;
     };
     let d = tmpdir("browser");
