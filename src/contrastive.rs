@@ -280,6 +280,26 @@ impl ContrastiveTrainer {
                 format!("[{}, {}] is empty", cfg.noise_lo, cfg.noise_hi),
             ));
         }
+        // The replay buffer, the batch's chains and the grid's densities (f64).
+        let dim = spec.in_dim as u64;
+        let cells = if grid { cfg.grid_cells as u64 } else { 0 };
+        crate::budget::check(
+            "buffer/batch/grid_cells",
+            crate::budget::bytes(
+                crate::budget::sum(&[
+                    (cfg.buffer as u64).checked_mul(dim),
+                    (cfg.batch as u64)
+                        .checked_mul(dim)
+                        .and_then(|b| b.checked_mul(8)),
+                    cells.checked_mul(cells).and_then(|c| c.checked_mul(4)),
+                ]),
+                8,
+            ),
+            &format!(
+                "a replay buffer of {}, batches of {} and a {cells}x{cells} grid",
+                cfg.buffer, cfg.batch
+            ),
+        )?;
         let mut rng = Rng::seed_from_u64(seed);
         let dim = spec.in_dim;
         let energy = NeuralEnergy::mlp(spec, &mut rng)?;
@@ -550,6 +570,22 @@ impl ContrastiveTrainer {
         }
         let spec: MlpSpec = st.field("spec")?;
         let cfg: ContrastiveConfig = st.field("training")?;
+        // The energy and the replay buffer are stored in the file: a config describing
+        // more than it holds is refused before anything is built.
+        let stored: u64 = st.tensors.values().map(|t| t.len() as u64).sum();
+        let buffer = match cfg.negatives {
+            Negatives::Persistent => (cfg.buffer as u64).checked_mul(spec.in_dim as u64),
+            _ => Some(0),
+        };
+        match crate::budget::sum(&[spec.param_count(), buffer]) {
+            Some(n) if n <= stored => {}
+            n => {
+                return Err(bad(format!(
+                    "config fields `spec`/`training.buffer` describe {} values but the file holds {stored}",
+                    n.map_or("more than 2^64".into(), |n| n.to_string())
+                )));
+            }
+        }
         let dim = spec.in_dim;
         let mut t = Self::new(spec, cfg, 0).map_err(|e| bad(e.to_string()))?;
         st.load_params("energy.", &mut t.energy.net)?;

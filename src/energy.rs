@@ -597,6 +597,16 @@ pub struct MlpSpec {
     pub activation: crate::nn::ActivationKind,
 }
 
+impl MlpSpec {
+    /// Number of parameters of `in_dim -> hidden.. -> 1`, `None` on overflow.
+    pub fn param_count(&self) -> Option<u64> {
+        let mut dims = vec![self.in_dim];
+        dims.extend(&self.hidden);
+        dims.push(1);
+        crate::budget::dense_params(&dims)
+    }
+}
+
 impl NeuralEnergy {
     /// A fresh MLP energy (PyTorch's default initialization).
     pub fn mlp(spec: MlpSpec, rng: &mut impl rand::Rng) -> Result<Self> {
@@ -609,6 +619,14 @@ impl NeuralEnergy {
                 ),
             ));
         }
+        crate::budget::check(
+            "hidden",
+            crate::budget::bytes(spec.param_count(), 16),
+            &format!(
+                "an MLP energy {}-{:?}-1 (weights, gradients, Adam moments)",
+                spec.in_dim, spec.hidden
+            ),
+        )?;
         let net = Sequential::mlp(
             spec.in_dim,
             &spec.hidden,
@@ -645,6 +663,7 @@ impl NeuralEnergy {
         }
         let spec: MlpSpec = serde_json::from_value(cfg["spec"].clone())
             .map_err(|e| Error::format(path, format!("config field `spec`: {e}")))?;
+        crate::nn::checkpoint::check_stored_size(path, "spec", spec.param_count())?;
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0);
         let mut e = Self::mlp(spec, &mut rng)?;
         crate::nn::checkpoint::load(path, &mut e.net)?;

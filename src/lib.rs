@@ -51,6 +51,7 @@
 //! point takes a seed.
 
 pub mod bench;
+pub mod budget;
 pub mod contrastive;
 pub mod data;
 pub mod diagnostics;

@@ -184,7 +184,44 @@ impl ToyTraining {
                 "updates and eval_every must be >= 1",
             ));
         }
+        if run.train_size == Some(0) || run.test_size == 0 {
+            return Err(Error::invalid(
+                "train_size/test_size",
+                "a toy run needs at least one training and one test point",
+            ));
+        }
+        if run.grid < 8 {
+            return Err(Error::invalid(
+                "grid",
+                format!(
+                    "{} cells per axis; the exact evaluation needs at least 8",
+                    run.grid
+                ),
+            ));
+        }
         let batch = trainer.cfg.batch;
+        // The test and training points and their order, the stream of fresh batches and
+        // the evaluation grid's energies and densities, in f64.
+        let points = crate::budget::sum(&[
+            Some(run.test_size as u64),
+            Some(run.train_size.unwrap_or(0) as u64),
+            (batch as u64).checked_mul(run.updates.min(20_000) as u64),
+        ]);
+        let grid = (run.grid as u64).checked_mul(run.grid as u64);
+        crate::budget::check(
+            "train_size/test_size/grid",
+            crate::budget::sum(&[
+                crate::budget::bytes(points, 24),
+                crate::budget::bytes(grid, 32),
+            ]),
+            &format!(
+                "{} test points, {} training points and a {}x{} evaluation grid",
+                run.test_size,
+                run.train_size.unwrap_or(0),
+                run.grid,
+                run.grid
+            ),
+        )?;
         let base_lr = match trainer.cfg.optim {
             crate::nn::optim::OptimConfig::Adam { lr, .. }
             | crate::nn::optim::OptimConfig::AdamW { lr, .. }

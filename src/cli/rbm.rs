@@ -292,7 +292,10 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
     }
     if a.resume.is_none() {
         // The flags are checked before the run folder is touched.
-        fresh_config(a, 1, seed)?;
+        let cfg = fresh_config(a, 64, seed)?; // 64 visible: the smallest data set (the 8x8 digits)
+        if a.ais_every.is_some() {
+            ebm::models::rbm::check_ais_memory(a.ais_runs, a.ais_betas, cfg.visible, cfg.hidden)?;
+        }
     }
     let Some(dir) = &a.resume else {
         return Ok(RunInfo {
@@ -502,6 +505,7 @@ pub fn eval(a: &EvalRbmArgs, seed: u64) -> Result<()> {
             found: vec![train.nrows(), train.ncols()],
         });
     }
+    ebm::models::rbm::check_ais_memory(a.ais_runs, a.ais_betas, rbm.visible(), rbm.hidden())?;
     let betas = ais_betas(a.ais_betas);
     let base = ebm::models::rbm::base_rate_bias(train.view());
     let t = Instant::now();

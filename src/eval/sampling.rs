@@ -31,6 +31,7 @@ pub struct SamplingRun {
 
 /// NUTS (nuts-rs) with the settings `cfg`.
 pub fn run_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<SamplingRun> {
+    mcmc::check_memory(cfg.chains, cfg.draws as usize, 1, energy.dim())?;
     let t = std::time::Instant::now();
     let tr = sample_nuts(energy, cfg)?;
     Ok(SamplingRun {
@@ -55,6 +56,7 @@ pub fn run_kernel(
     init_scale: f64,
     cfg: &SampleConfig,
 ) -> Result<SamplingRun> {
+    mcmc::check_memory(chains, cfg.draws, cfg.thin, energy.dim())?;
     let mut rng = Rng::seed_from_u64(cfg.seed ^ 0x1417);
     let init = Array2::from_shape_simple_fn((chains, energy.dim()), || {
         let z: f64 = StandardNormal.sample(&mut rng);

@@ -47,6 +47,7 @@ impl SavedVae {
         };
         let cfg: VaeConfig = serde_json::from_value(run["vae"].clone())
             .map_err(|e| Error::format(&cfg_src, format!("field `vae`: {e}")))?;
+        checkpoint::check_stored_size(&path, "vae", cfg.param_count())?;
         let mut vae = Vae::new(cfg, rng)?;
         checkpoint::load(&path, &mut vae)?;
         Ok(SavedVae { vae, run, path })

@@ -348,6 +348,25 @@ impl Trace {
 /// Warm up `kernel` from `init: [chains, dim]` (step size by dual averaging to the
 /// kernel's target acceptance; diagonal inverse mass from the pooled variance of the
 /// chains in Stan's doubling windows), then store `draws` transitions per chain.
+/// Refuse a run whose chains (positions, gradients, momenta and proposals: about 8
+/// f64 per coordinate) and kept draws (`chains x draws / thin x dim` f64) do not fit
+/// in memory; the error names `chains`/`draws`.
+pub fn check_memory(chains: usize, draws: usize, thin: usize, dim: usize) -> Result<()> {
+    let (c, d) = (chains as u64, dim as u64);
+    let kept = (draws / thin.max(1)) as u64;
+    crate::budget::check(
+        "chains/draws",
+        crate::budget::bytes(
+            crate::budget::sum(&[
+                c.checked_mul(d).and_then(|x| x.checked_mul(8)),
+                c.checked_mul(kept).and_then(|x| x.checked_mul(d)),
+            ]),
+            8,
+        ),
+        &format!("{chains} chains x {kept} kept draws x {dim} dimensions"),
+    )
+}
+
 pub fn sample(
     kernel: &mut dyn Kernel,
     energy: &dyn Energy,
@@ -358,6 +377,7 @@ pub fn sample(
         return Err(Error::invalid("draws", "need at least one draw (got 0)"));
     }
     validate(kernel.step_size(), kernel.beta())?;
+    check_memory(init.nrows(), cfg.draws, cfg.thin, init.ncols())?;
     let mut rng = Rng::seed_from_u64(cfg.seed);
     let mut state = if kernel.needs_grad() {
         State::new(energy, init)?

@@ -49,6 +49,14 @@ pub struct ConditionalConfig {
 }
 
 impl ConditionalConfig {
+    /// Number of parameters of `in_dim -> hidden.. -> classes`, `None` on overflow.
+    pub fn param_count(&self) -> Option<u64> {
+        let mut dims = vec![self.in_dim];
+        dims.extend(&self.hidden);
+        dims.push(self.classes);
+        crate::budget::dense_params(&dims)
+    }
+
     /// An MLP `in_dim -> hidden.. -> classes` with ReLU, `beta = 1` and PyTorch's init.
     pub fn mlp(in_dim: usize, hidden: &[usize], classes: usize) -> Self {
         ConditionalConfig {
@@ -100,6 +108,14 @@ impl ConditionalEbm {
     /// A model with fresh weights drawn from `rng`.
     pub fn new(config: ConditionalConfig, rng: &mut impl Rng) -> Result<Self> {
         config.validate()?;
+        crate::budget::check(
+            "hidden",
+            crate::budget::bytes(config.param_count(), 16),
+            &format!(
+                "a classifier {}-{:?}-{} (weights, gradients, Adam moments)",
+                config.in_dim, config.hidden, config.classes
+            ),
+        )?;
         let net = Sequential::mlp(
             config.in_dim,
             &config.hidden,
@@ -347,6 +363,7 @@ impl ConditionalEbm {
         }
         let config: ConditionalConfig = serde_json::from_value(cfg["conditional"].clone())
             .map_err(|e| Error::format(path, format!("config field `conditional`: {e}")))?;
+        checkpoint::check_stored_size(path, "conditional", config.param_count())?;
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0); // overwritten
         let mut m = ConditionalEbm::new(config, &mut rng)?;
         checkpoint::load(path, &mut m.net)?;

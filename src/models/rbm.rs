@@ -111,6 +111,12 @@ impl Rbm {
         if !(std.is_finite() && std >= 0.0) {
             return Err(Error::invalid("rbm init std", format!("{std} is not >= 0")));
         }
+        let params = (visible as u64).checked_mul(hidden as u64);
+        crate::budget::check(
+            "hidden",
+            crate::budget::bytes(params, 16),
+            &format!("an RBM {visible}x{hidden}"),
+        )?;
         let mut rng = Rng::seed_from_u64(seed);
         let normal = Normal::new(0.0f32, std).expect("std checked");
         let w = (0..visible * hidden)
@@ -347,6 +353,7 @@ impl Rbm {
         }
         let config: RbmConfig = serde_json::from_value(cfg["rbm"].clone())
             .map_err(|e| Error::format(path, format!("config field `rbm`: {e}")))?;
+        checkpoint::check_stored_size(path, "rbm", config.param_count())?;
         config.validate()?;
         let mut m = Rbm::from_parts(
             Array2::zeros((config.visible, config.hidden)),
@@ -484,6 +491,12 @@ impl RbmConfig {
         }
     }
 
+    /// Number of parameters (`W`, both biases), `None` on overflow.
+    pub fn param_count(&self) -> Option<u64> {
+        let (v, h) = (self.visible as u64, self.hidden as u64);
+        v.checked_mul(h)?.checked_add(v)?.checked_add(h)
+    }
+
     /// Check the settings; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.visible == 0 || self.hidden == 0 {
@@ -495,6 +508,24 @@ impl RbmConfig {
                 ),
             ));
         }
+        // W, its gradient, its momentum and a transposed copy: 16 bytes per weight; the
+        // persistent chains, visible and hidden, f32 and their probabilities.
+        let chains = match self.sampler {
+            Sampler::Pcd { chains, .. } => chains as u64,
+            Sampler::Cd { .. } => 0,
+        };
+        let units = (self.visible as u64).checked_add(self.hidden as u64);
+        crate::budget::check(
+            "hidden/chains",
+            crate::budget::sum(&[
+                crate::budget::bytes(self.param_count(), 16),
+                crate::budget::bytes(units.and_then(|u| u.checked_mul(chains)), 16),
+            ]),
+            &format!(
+                "an RBM {}x{} with {chains} persistent chains",
+                self.visible, self.hidden
+            ),
+        )?;
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", "must be positive (got 0)"));
         }
@@ -598,6 +629,21 @@ pub fn base_rate_bias(data: ArrayView2<f32>) -> Vec<f32> {
 /// [0, 0.5), 4,000 in [0.5, 0.9), 10,000 in [0.9, 1], ending at 1 (14,501 points with
 /// the 0). With `k` intermediate points instead, the same three segments in the
 /// proportions 500 : 4000 : 10000.
+/// Refuse an AIS run whose chains (`runs x (visible + hidden)` states and
+/// probabilities, f32 and f64) and schedule (`betas` f64) do not fit in memory; the
+/// error names `ais_runs`/`ais_betas`. Callers check before training starts.
+pub fn check_ais_memory(runs: usize, betas: usize, visible: usize, hidden: usize) -> Result<()> {
+    let units = (visible as u64).checked_add(hidden as u64);
+    crate::budget::check(
+        "ais_runs/ais_betas",
+        crate::budget::sum(&[
+            crate::budget::bytes(units.and_then(|u| u.checked_mul(runs as u64)), 48),
+            crate::budget::bytes(Some(betas as u64), 8),
+        ]),
+        &format!("AIS with {runs} runs and {betas} betas on an RBM {visible}x{hidden}"),
+    )
+}
+
 pub fn ais_schedule(k: Option<usize>) -> Vec<f64> {
     let (n1, n2, n3) = match k {
         None => (500, 4000, 10000),
@@ -655,6 +701,7 @@ pub fn ais_log_z_with(
     progress: Option<&crate::progress::Progress>,
 ) -> Result<AisEstimate> {
     let (nv, nh) = (rbm.visible(), rbm.hidden());
+    check_ais_memory(runs, betas.len(), nv, nh)?;
     if base_bias.len() != nv {
         return Err(Error::Shape {
             what: "ais base visible bias".into(),

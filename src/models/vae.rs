@@ -90,6 +90,32 @@ impl VaeConfig {
             iwae_k: 1,
         }
     }
+    /// Number of parameters (encoder, both heads, decoder), `None` on overflow.
+    pub fn param_count(&self) -> Option<u64> {
+        use crate::budget::{dense_params, sum};
+        let mut enc = vec![self.input_dim];
+        enc.extend(&self.hidden);
+        let top = *enc.last()?;
+        let head = dense_params(&[top, self.latent]);
+        let mut dec = vec![self.latent];
+        dec.extend(self.hidden.iter().rev());
+        dec.push(self.input_dim);
+        sum(&[dense_params(&enc), head, head, dense_params(&dec)])
+    }
+
+    /// Refuse a model whose weights, gradients and Adam moments (16 bytes per
+    /// parameter) do not fit in memory; the error names `hidden`/`latent`.
+    pub fn check_memory(&self) -> Result<()> {
+        crate::budget::check(
+            "hidden/latent",
+            crate::budget::bytes(self.param_count(), 16),
+            &format!(
+                "a VAE {}-{:?}-{} (weights, gradients, Adam moments)",
+                self.input_dim, self.hidden, self.latent
+            ),
+        )
+    }
+
     /// Check the settings; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.input_dim == 0 || self.latent == 0 || self.hidden.contains(&0) {
@@ -262,6 +288,7 @@ impl Vae {
     /// A VAE with fresh weights drawn from `rng`.
     pub fn new(config: VaeConfig, rng: &mut impl Rng) -> Result<Self> {
         config.validate()?;
+        config.check_memory()?;
         let act = config.activation;
         let mut enc = Sequential::build(config.input_dim);
         for &h in &config.hidden {

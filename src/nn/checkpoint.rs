@@ -123,6 +123,82 @@ pub fn read_config(path: &Path) -> Result<serde_json::Value> {
     }
 }
 
+/// The number of values stored in the safetensors file at `path`, from its header
+/// alone (the 8-byte length and the JSON table of tensors; no tensor is read), checked
+/// against the file's length. What a loader compares with the size its stored config
+/// describes before it builds anything, so a config naming a huge model in a small
+/// file is refused before any allocation.
+pub fn stored_values(path: &Path) -> Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut n8 = [0u8; 8];
+    f.read_exact(&mut n8).map_err(|_| {
+        Error::format(
+            path,
+            "not a safetensors file: shorter than its 8-byte header length",
+        )
+    })?;
+    let n = u64::from_le_bytes(n8);
+    if n > 100 << 20 || n.saturating_add(8) > len {
+        return Err(Error::format(
+            path,
+            format!("not a safetensors file: header of {n} bytes in a file of {len}"),
+        ));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    let table: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| {
+            Error::format(
+                path,
+                format!("not a safetensors file: header is not JSON: {e}"),
+            )
+        })?;
+    let mut total = 0u64;
+    for (name, t) in &table {
+        if name == "__metadata__" {
+            continue;
+        }
+        let bad = || Error::format(path, format!("tensor `{name}`: bad shape in the header"));
+        let shape = t.get("shape").and_then(|s| s.as_array()).ok_or_else(bad)?;
+        let count = shape
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(d.as_u64()?));
+        total = count
+            .and_then(|c| total.checked_add(c))
+            .filter(|&t| t <= len)
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("tensor `{name}`: its shape holds more values than the file has bytes"),
+                )
+            })?;
+    }
+    Ok(total)
+}
+
+/// Refuse to build a model whose stored config (`field` of the file's config)
+/// describes `implied` parameters (`None`: a size that overflows) when the file holds
+/// fewer values: call before allocating the model. (A model no larger than the file is
+/// built, and the tensor-by-tensor check of [`load`] names what does not match.)
+pub fn check_stored_size(path: &Path, field: &str, implied: Option<u64>) -> Result<()> {
+    let stored = stored_values(path)?;
+    match implied {
+        Some(n) if n <= stored => Ok(()),
+        Some(n) => Err(Error::format(
+            path,
+            format!(
+                "config field `{field}` describes {n} parameters but the file holds {stored} values"
+            ),
+        )),
+        None => Err(Error::format(
+            path,
+            format!("config field `{field}`: its sizes overflow 64-bit arithmetic"),
+        )),
+    }
+}
+
 /// Save an optimizer's state (moment buffers as tensors `slot.00000`, ..., the step
 /// count in the metadata) to `path`, atomically: what `--resume` needs beside the
 /// model's checkpoint.
@@ -199,6 +275,18 @@ pub enum StateTensor {
 }
 
 impl StateTensor {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            StateTensor::F32 { data, .. } => data.len(),
+            StateTensor::F64 { data, .. } => data.len(),
+            StateTensor::U64 { data, .. } => data.len(),
+        }
+    }
+    /// No values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn shape(&self) -> &[usize] {
         match self {
             StateTensor::F32 { shape, .. }

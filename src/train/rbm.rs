@@ -115,7 +115,6 @@ impl RbmTrainer {
     /// The trainer for `config` and the model, continuing from the state saved by
     /// [`RbmTrainer::save_state`] (same visible and hidden sizes).
     pub fn load_state(config: RbmConfig, path: &Path) -> Result<(Self, Rbm)> {
-        let mut t = RbmTrainer::new(config)?;
         let cfg = checkpoint::read_config(path)?;
         if cfg.get("model").and_then(|m| m.as_str()) != Some("rbm-trainer") {
             return Err(Error::format(
@@ -123,6 +122,16 @@ impl RbmTrainer {
                 "config field `model` is not \"rbm-trainer\"",
             ));
         }
+        // The model and its velocities, and the persistent chains: checked against the
+        // file's header before anything is allocated.
+        let chain_values = match cfg.get("chains").and_then(|c| c.as_u64()) {
+            Some(r) => r.checked_mul(config.visible as u64),
+            None => Some(0),
+        };
+        let implied =
+            crate::budget::sum(&[crate::budget::bytes(config.param_count(), 2), chain_values]);
+        checkpoint::check_stored_size(path, "rbm/chains", implied)?;
+        let mut t = RbmTrainer::new(config)?;
         let epoch = cfg
             .get("epoch")
             .and_then(|e| e.as_u64())

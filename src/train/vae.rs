@@ -58,12 +58,31 @@ impl VaeTraining {
     /// Check what a fresh run and a resumed config alike must satisfy.
     pub fn validate(&self) -> Result<()> {
         self.vae.validate()?;
+        self.vae.check_memory()?;
         if self.batch == 0 {
             return Err(Error::invalid("batch", "must be at least 1"));
         }
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", "must be at least 1"));
         }
+        // A batch's states and adjoints through encoder and decoder, for each of the
+        // iwae_k samples: about 16 bytes per unit and row.
+        let v = &self.vae;
+        let units = v
+            .hidden
+            .iter()
+            .try_fold(2 * v.input_dim as u64 + 6 * v.latent as u64, |acc, &h| {
+                acc.checked_add(2 * h as u64)
+            });
+        let rows = (self.batch as u64).checked_mul(v.iwae_k as u64);
+        crate::budget::check(
+            "batch/iwae_k",
+            crate::budget::bytes(units.and_then(|u| u.checked_mul(rows?)), 16),
+            &format!(
+                "batches of {} x {} samples through a VAE {}-{:?}-{}",
+                self.batch, v.iwae_k, v.input_dim, v.hidden, v.latent
+            ),
+        )?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::invalid(
                 "lr",
@@ -158,6 +177,12 @@ impl<'a> VaeStep<'a> {
         test: &Array2<f32>,
     ) -> Result<(Self, Position)> {
         let cfg = Self::saved_config(run)?;
+        // The model the config describes must be the one stored, before it is built.
+        checkpoint::check_stored_size(
+            &run.join("model.safetensors"),
+            "vae",
+            cfg.vae.param_count(),
+        )?;
         let mut s = VaeStep::new(cfg, train, test)?;
         let saved = checkpoint::load(&run.join("model.safetensors"), &mut s.vae)?;
         // Runs written before the optimizer file was named by step used one name; the

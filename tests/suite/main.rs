@@ -23,6 +23,7 @@ mod free_energy;
 mod fuzz;
 mod gibbs;
 mod golden;
+mod hostile;
 mod info;
 mod iwae;
 mod lagrangian;

@@ -1,0 +1,190 @@
+//! Hostile input (issue 15): checkpoints whose stored config names a huge or
+//! overflowing model, flags that ask for more memory than the machine has, sizes at 0.
+//! Each must end in one line naming the file, flag or key, with a non-zero exit, no
+//! panic, quickly, and without allocating what the input asks for: the commands run
+//! under `EBM_MEMORY_LIMIT` where the check is the memory budget.
+
+use ebm::nn::checkpoint;
+use ebm::nn::{Param, Parameters};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ebm-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run `ebm args` with at most `limit` of memory to give out; the output and the time.
+fn ebm_limited(args: &[&str], limit: &str) -> (Output, Duration) {
+    let t = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_ebm"))
+        .args(args)
+        .env("EBM_MEMORY_LIMIT", limit)
+        .output()
+        .expect("run ebm");
+    (o, t.elapsed())
+}
+
+/// One line on stderr starting `error: ` holding every needle; exit 1 (not 101 from a
+/// panic, not 134 from an abort); under 20 s.
+fn refused(args: &[&str], needles: &[&str]) {
+    let (o, took) = ebm_limited(args, "2G");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{args:?}: `{n}` not in {err}");
+    }
+    assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
+}
+
+/// A parameter set of given shapes (the tensors written to a hostile file).
+struct Tensors(Vec<(String, Param)>);
+
+impl Parameters for Tensors {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        self.0.iter_mut().for_each(|(_, p)| f(p));
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        self.0
+            .iter()
+            .for_each(|(n, p)| f(&format!("{prefix}{n}"), p));
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.0
+            .iter_mut()
+            .for_each(|(n, p)| f(&format!("{prefix}{n}"), p));
+    }
+}
+
+/// A small safetensors file (one 4x3 tensor) whose metadata holds `config`.
+fn small_file_claiming(path: &Path, config: serde_json::Value) {
+    let t = Tensors(vec![("w".into(), Param::new(vec![4, 3], vec![0.5; 12]))]);
+    checkpoint::save(path, &t, &config).unwrap();
+}
+
+#[test]
+fn an_rbm_checkpoint_claiming_a_huge_or_overflowing_model_is_refused_before_allocating() {
+    let d = tmpdir("rbm");
+    for hidden in [20_000_000u64, 1 << 62, u64::MAX] {
+        let f = d.join(format!("rbm-{hidden}.safetensors"));
+        let mut cfg = serde_json::to_value(ebm::models::rbm::RbmConfig::new(784, 16)).unwrap();
+        cfg["hidden"] = json!(hidden);
+        small_file_claiming(&f, json!({"model": "rbm", "rbm": cfg}));
+        let p = f.to_str().unwrap();
+        refused(
+            &[
+                "eval",
+                "rbm",
+                "--checkpoint",
+                p,
+                "--ais-runs",
+                "2",
+                "--ais-betas",
+                "10",
+            ],
+            &[p, "rbm"],
+        );
+    }
+}
+
+#[test]
+fn a_vae_checkpoint_whose_config_names_a_huge_model_is_refused_naming_the_file() {
+    let d = tmpdir("vae");
+    for hidden in [20_000_000u64, 1 << 62] {
+        let f = d.join(format!("vae-{hidden}.safetensors"));
+        let cfg = json!({"model": "vae", "vae": {
+            "input_dim": 64, "hidden": [hidden], "latent": 2, "activation": "relu",
+            "likelihood": "bernoulli", "kl_weight": 1.0, "init": "pytorch_default"}});
+        small_file_claiming(&f, cfg);
+        let _ = std::fs::remove_file(checkpoint::config_path(&f));
+        let p = f.to_str().unwrap();
+        refused(&["eval", "vae", "--checkpoint", p], &[p, "vae"]);
+    }
+}
+
+#[test]
+fn an_energy_file_whose_spec_names_a_huge_mlp_is_refused_by_sample_and_eval() {
+    let d = tmpdir("energy");
+    let f = d.join("energy.safetensors");
+    small_file_claiming(
+        &f,
+        json!({"model": "mlp_energy", "spec": {"in_dim": 2, "hidden": [1u64 << 40, 1u64 << 40], "activation": "silu"}}),
+    );
+    let p = f.to_str().unwrap();
+    refused(&["sample", "--energy", p, "--draws", "10"], &[p, "spec"]);
+    refused(
+        &["eval", "toy", "--checkpoint", p, "--dataset", "8gaussians"],
+        &[p, "spec"],
+    );
+}
+
+#[test]
+fn flags_asking_for_more_memory_than_the_limit_name_the_flag_the_estimate_and_the_limit() {
+    let d = tmpdir("flags");
+    let out = d.to_str().unwrap();
+    refused(
+        &[
+            "train",
+            "vae",
+            "--latent",
+            "100000000000",
+            "--epochs",
+            "1",
+            "--run",
+            &format!("{out}/v"),
+        ],
+        &["latent", "more than", "GiB"],
+    );
+    refused(
+        &[
+            "train",
+            "rbm",
+            "--hidden",
+            "1000000000000",
+            "--epochs",
+            "1",
+            "--run",
+            &format!("{out}/r"),
+        ],
+        &["hidden", "more than"],
+    );
+    refused(
+        &[
+            "train",
+            "toy",
+            "--grid",
+            "100000",
+            "--updates",
+            "10",
+            "--out",
+            &format!("{out}/t"),
+        ],
+        &["grid", "more than"],
+    );
+}
+
+#[test]
+fn sizes_at_zero_are_refused_not_a_panic() {
+    let d = tmpdir("zero");
+    let out = d.join("t");
+    refused(
+        &[
+            "train",
+            "toy",
+            "--train-size",
+            "0",
+            "--updates",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["train_size"],
+    );
+}
