@@ -248,6 +248,12 @@ pub fn importance(
     if n < 2 {
         return Err(Error::invalid("importance samples", "need at least 2"));
     }
+    // One f64 log-weight per draw is kept (the draws themselves go in chunks).
+    crate::budget::check(
+        "samples",
+        crate::budget::bytes(Some(n as u64), 8),
+        &format!("{n} importance samples"),
+    )?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut lw = Vec::with_capacity(n);
     const CHUNK: usize = 4096;

@@ -19,7 +19,7 @@ use ebm::{Error, Result};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-const GLOBALS: [&str; 3] = ["threads", "seed", "quiet"];
+const GLOBALS: [&str; 4] = ["threads", "seed", "quiet", "max-data"];
 
 /// What [`expand`] returns: the arguments with the file's settings inserted, and whether
 /// to print the resolved config instead of running.
@@ -132,7 +132,7 @@ fn leaf(args: &[OsString]) -> (clap::Command, usize, Vec<String>) {
         let w = s(&args[i]);
         if w.starts_with('-') {
             // Skip a global option and its value.
-            if w == "--threads" || w == "--seed" {
+            if w == "--threads" || w == "--seed" || w == "--max-data" {
                 i += 1;
             }
             i += 1;

@@ -38,6 +38,10 @@ pub struct Cli {
     /// No progress bars or progress lines (they go to stderr; stdout is unchanged).
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Largest payload an IDX data file may promise in its header (e.g. 512M, 2G): a
+    /// guard against corrupt files and gzip bombs; MNIST's largest file is 45 MiB.
+    #[arg(long, global = true, default_value = "512M", value_parser = parse_size)]
+    pub max_data: u64,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -127,6 +131,7 @@ pub fn run() -> ebm::Result<()> {
         }
     };
     ebm::threads::set_threads(cli.threads)?;
+    ebm::data::idx::set_max_bytes(cli.max_data);
     ebm::progress::set_quiet(cli.quiet);
     ebm::threads::in_pool(move || dispatch(cli))
 }
@@ -143,6 +148,11 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
     }
     let matches = tune(Cli::command()).try_get_matches_from(args)?;
     Cli::from_arg_matches(&matches)
+}
+
+/// A size such as `512M` or `2G` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    ebm::budget::parse_size(s).ok_or_else(|| format!("`{s}` is not a size such as 512M or 2G"))
 }
 
 /// Clap's message on one line: the error, the list of valid values and the "did you

@@ -3,17 +3,36 @@
 //! Layout: magic `00 00 TT NN` (TT = data type, only 0x08 = unsigned byte is read;
 //! NN = number of dimensions), then NN big-endian u32 sizes, then the product of the
 //! sizes in raw bytes, row-major, and nothing after.
+//!
+//! Hostile files: the payload the header promises is capped at [`max_bytes`] (512 MiB
+//! by default, 10x MNIST's training images; `ebm --max-data SIZE` raises it), checked
+//! against the memory budget before it is allocated, and a gzip stream is read only up
+//! to that size plus one byte (a gzip bomb stops there). Images are converted to f32 as
+//! they are read: the file is never held in memory beside its pixels.
 
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 use ndarray::Array2;
 
 use crate::error::{Error, Result};
 
-/// Largest payload accepted (2^31 bytes); anything larger is treated as corrupt.
-const MAX_DATA: usize = 1 << 31;
+/// Default of [`max_bytes`]: 512 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 512 << 20;
+
+static MAX_BYTES: AtomicU64 = AtomicU64::new(DEFAULT_MAX_BYTES);
+
+/// The largest payload an IDX header may promise; larger is refused as corrupt.
+pub fn max_bytes() -> u64 {
+    MAX_BYTES.load(Ordering::Relaxed)
+}
+
+/// Set [`max_bytes`] (the command line's `--max-data`).
+pub fn set_max_bytes(n: u64) {
+    MAX_BYTES.store(n, Ordering::Relaxed);
+}
 
 /// A decoded IDX file of unsigned bytes: its dimensions and its row-major data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +41,50 @@ pub struct Idx {
     pub data: Vec<u8>,
 }
 
-/// Read an IDX file of unsigned bytes, gzip-compressed or not.
+/// Read an IDX file of unsigned bytes, gzip-compressed or not, streamed from disk.
 pub fn read_idx(path: &Path) -> Result<Idx> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    parse_idx(&bytes, path)
+    let (dims, data) = read_with(path, |b| b)?;
+    Ok(Idx { dims, data })
+}
+
+/// Read an IDX file of unsigned bytes as `f32` values `byte / 255`, converted as they
+/// are read (one copy in memory: the floats).
+pub fn read_idx_unit(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    read_with(path, |b| b as f32 / 255.0)
+}
+
+fn read_with<T>(path: &Path, conv: impl Fn(u8) -> T) -> Result<(Vec<usize>, Vec<T>)> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = BufReader::new(f);
+    let head = r.fill_buf_peek().map_err(|e| Error::io(path, e))?;
+    if head.is_empty() {
+        return Err(Error::format(path, "empty file"));
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz_err =
+            |e: std::io::Error| Error::format(path, format!("gzip decompression failed: {e}"));
+        parse_stream(
+            MultiGzDecoder::new(r),
+            path,
+            gz_err,
+            "decompressed data",
+            conv,
+        )
+    } else {
+        parse_stream(r, path, |e| Error::io(path, e), "file", conv)
+    }
+}
+
+/// Peek at the first bytes of a buffered reader without consuming them.
+trait Peek {
+    fn fill_buf_peek(&mut self) -> std::io::Result<Vec<u8>>;
+}
+
+impl<R: Read> Peek for BufReader<R> {
+    fn fill_buf_peek(&mut self) -> std::io::Result<Vec<u8>> {
+        use std::io::BufRead;
+        Ok(self.fill_buf()?.iter().take(2).copied().collect())
+    }
 }
 
 /// Parse IDX content held in memory (gzip-compressed or not); `path` only labels errors.
@@ -33,7 +92,7 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<Idx> {
     if bytes.is_empty() {
         return Err(Error::format(path, "empty file"));
     }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    let (dims, data) = if bytes.starts_with(&[0x1f, 0x8b]) {
         let gz_err =
             |e: std::io::Error| Error::format(path, format!("gzip decompression failed: {e}"));
         parse_stream(
@@ -41,10 +100,12 @@ pub fn parse_idx(bytes: &[u8], path: &Path) -> Result<Idx> {
             path,
             gz_err,
             "decompressed data",
-        )
+            |b| b,
+        )?
     } else {
-        parse_stream(bytes, path, |e| Error::io(path, e), "file")
-    }
+        parse_stream(bytes, path, |e| Error::io(path, e), "file", |b| b)?
+    };
+    Ok(Idx { dims, data })
 }
 
 /// Fill `buf` as far as the reader allows; returns the number of bytes read.
@@ -61,12 +122,13 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn parse_stream<R: Read>(
+fn parse_stream<R: Read, T>(
     mut r: R,
     path: &Path,
     err: impl Fn(std::io::Error) -> Error,
     what: &str,
-) -> Result<Idx> {
+    conv: impl Fn(u8) -> T,
+) -> Result<(Vec<usize>, Vec<T>)> {
     let mut magic = [0u8; 4];
     let n = read_full(&mut r, &mut magic).map_err(&err)?;
     if n == 0 {
@@ -118,23 +180,41 @@ fn parse_stream<R: Read>(
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
+    let cap = max_bytes();
     let total = dims
         .iter()
-        .try_fold(1usize, |acc, &d| {
-            acc.checked_mul(d).filter(|&p| p <= MAX_DATA)
-        })
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .filter(|&p| p <= cap)
         .ok_or_else(|| {
             Error::format(
                 path,
-                format!("absurd dimensions {dims:?}: more than 2^31 bytes of data"),
+                format!(
+                    "dimensions {dims:?} promise more than {} of data (the cap; raise it with --max-data)",
+                    crate::budget::human(cap)
+                ),
             )
-        })?;
-    // Never trust the header for the allocation size; the data must actually be there.
-    let mut data = Vec::with_capacity(total.min(1 << 26));
-    (&mut r)
-        .take(total as u64 + 1)
-        .read_to_end(&mut data)
-        .map_err(&err)?;
+        })? as usize;
+    crate::budget::check(
+        "max-data",
+        crate::budget::bytes(Some(total as u64), std::mem::size_of::<T>().max(1) as u64),
+        &format!("the data of {}", path.display()),
+    )?;
+    // Reserved, not touched: pages of a short file are never committed.
+    let mut data: Vec<T> = Vec::with_capacity(total);
+    let mut r = r.take(total as u64 + 1);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut extra = false;
+    loop {
+        let n = read_full(&mut r, &mut chunk).map_err(&err)?;
+        let room = total - data.len();
+        data.extend(chunk[..n.min(room)].iter().map(|&b| conv(b)));
+        if n > room {
+            extra = true;
+        }
+        if n < chunk.len() || extra {
+            break;
+        }
+    }
     if data.len() < total {
         return Err(Error::format(
             path,
@@ -144,13 +224,13 @@ fn parse_stream<R: Read>(
             ),
         ));
     }
-    if data.len() > total {
+    if extra {
         return Err(Error::format(
             path,
             format!("trailing bytes after the {total} bytes of data for dimensions {dims:?}"),
         ));
     }
-    Ok(Idx { dims, data })
+    Ok((dims, data))
 }
 
 /// MNIST: images as rows of `rows * cols` pixels scaled to [0, 1] (pixel / 255), labels 0..=9.
@@ -213,21 +293,21 @@ fn find_file(dir: &Path, prefix: &str, kind: &str, idx: &str) -> Result<PathBuf>
 fn load_split(dir: &Path, prefix: &str) -> Result<(Array2<f32>, Vec<u8>, usize, usize)> {
     let img_path = find_file(dir, prefix, "images", "idx3")?;
     let lab_path = find_file(dir, prefix, "labels", "idx1")?;
-    let img = read_idx(&img_path)?;
-    if img.dims.len() != 3 {
+    let (img_dims, pixels) = read_idx_unit(&img_path)?;
+    if img_dims.len() != 3 {
         return Err(Error::format(
             &img_path,
             format!(
                 "expected 3 dimensions (images x rows x cols), found {:?}",
-                img.dims
+                img_dims
             ),
         ));
     }
-    let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
-    if rows == 0 || cols == 0 {
+    let (n, rows, cols) = (img_dims[0], img_dims[1], img_dims[2]);
+    if n == 0 || rows == 0 || cols == 0 {
         return Err(Error::format(
             &img_path,
-            format!("empty images: {rows}x{cols} pixels"),
+            format!("no data: {n} images of {rows}x{cols} pixels"),
         ));
     }
     let lab = read_idx(&lab_path)?;
@@ -253,11 +333,10 @@ fn load_split(dir: &Path, prefix: &str) -> Result<(Array2<f32>, Vec<u8>, usize, 
             format!("label {v} at index {i} is outside 0..=9"),
         ));
     }
-    let pixels: Vec<f32> = img.data.iter().map(|&b| b as f32 / 255.0).collect();
     let images = Array2::from_shape_vec((n, rows * cols), pixels).map_err(|_| Error::Shape {
         what: format!("images of {}", img_path.display()),
         expected: vec![n, rows * cols],
-        found: img.dims.clone(),
+        found: img_dims.clone(),
     })?;
     Ok((images, lab.data, rows, cols))
 }

@@ -321,16 +321,16 @@ fn idx_errors_name_file_and_problem() {
         (
             "absurd.idx",
             idx_bytes(&[u32::MAX, u32::MAX, 2], &[]),
-            &["absurd"],
+            &["promise more than", "--max-data"],
         ),
         (
             "big.idx",
             idx_bytes(&[65536, 65536], &[1, 2, 3]),
-            &["absurd"],
+            &["promise more than 512.0 MiB"],
         ),
         (
             "huge-but-ok.idx",
-            idx_bytes(&[1 << 15, 1 << 15], &[1, 2, 3]),
+            idx_bytes(&[1 << 14, 1 << 14], &[1, 2, 3]),
             &["truncated"],
         ),
         (

@@ -188,3 +188,105 @@ fn sizes_at_zero_are_refused_not_a_panic() {
         &["train_size"],
     );
 }
+
+/// An IDX header (unsigned bytes) of `dims`, then `payload` zero bytes, gzip-compressed.
+fn gz_idx(dims: &[u32], payload: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut head = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        head.extend(d.to_be_bytes());
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&head).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = payload;
+    while left > 0 {
+        let n = left.min(zeros.len());
+        gz.write_all(&zeros[..n]).unwrap();
+        left -= n;
+    }
+    gz.finish().unwrap()
+}
+
+/// A folder of the four MNIST files whose training images are `images`.
+fn mnist_with(name: &str, images: Vec<u8>) -> PathBuf {
+    let d = tmpdir(name);
+    std::fs::write(d.join("train-images-idx3-ubyte.gz"), images).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte.gz"), gz_idx(&[4], 4)).unwrap();
+    std::fs::write(
+        d.join("t10k-images-idx3-ubyte.gz"),
+        gz_idx(&[4, 28, 28], 4 * 784),
+    )
+    .unwrap();
+    std::fs::write(d.join("t10k-labels-idx1-ubyte.gz"), gz_idx(&[4], 4)).unwrap();
+    d
+}
+
+#[test]
+fn a_gzip_bomb_or_a_header_past_the_cap_is_refused_naming_the_file() {
+    // The header promises 1 GiB (past the 512 MiB default cap): refused at the header.
+    let d = mnist_with("bomb-header", gz_idx(&[1024, 1024, 1024], 1 << 20));
+    let p = d.join("train-images-idx3-ubyte.gz");
+    refused(
+        &[
+            "train",
+            "vae",
+            "--data",
+            d.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--run",
+            d.join("r").to_str().unwrap(),
+        ],
+        &[p.to_str().unwrap(), "--max-data"],
+    );
+    // 8 MiB of zeros (a few KiB compressed) under a 1 MiB cap set by the flag.
+    let d = mnist_with("bomb-flag", gz_idx(&[2048, 64, 64], 8 << 20));
+    let p = d.join("train-images-idx3-ubyte.gz");
+    refused(
+        &[
+            "--max-data",
+            "1M",
+            "train",
+            "vae",
+            "--data",
+            d.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--run",
+            d.join("r").to_str().unwrap(),
+        ],
+        &[p.to_str().unwrap(), "1.0 MiB"],
+    );
+    // A stream longer than its header promises stops one byte past the promise.
+    let d = mnist_with("bomb-trailing", gz_idx(&[4, 28, 28], 64 << 20));
+    let p = d.join("train-images-idx3-ubyte.gz");
+    refused(
+        &[
+            "train",
+            "vae",
+            "--data",
+            d.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--run",
+            d.join("r").to_str().unwrap(),
+        ],
+        &[p.to_str().unwrap(), "trailing bytes"],
+    );
+    // No images at all.
+    let d = mnist_with("no-images", gz_idx(&[0, 28, 28], 0));
+    refused(
+        &[
+            "train",
+            "vae",
+            "--data",
+            d.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--run",
+            d.join("r").to_str().unwrap(),
+        ],
+        &["no data: 0 images"],
+    );
+}
