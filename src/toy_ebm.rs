@@ -490,9 +490,9 @@ impl ToyTraining {
         self.state()?.save(path)
     }
 
-    /// The run saved by [`ToyTraining::save_state`], ready for its next update (its
-    /// evaluated model is still saved to the `run.checkpoint` of the saved config; see
-    /// [`ToyTraining::set_checkpoint`]). Errors name the file and the field or tensor.
+    /// The run saved by [`ToyTraining::save_state`], ready for its next update. The
+    /// checkpoint path in the saved config is dropped (paths read from a file are never
+    /// written to): set one with [`ToyTraining::set_checkpoint`]. Errors name the file and the field or tensor.
     pub fn load_state(path: &std::path::Path) -> Result<Self> {
         let st = StateFile::load(path)?;
         let bad = |msg: String| Error::format(path, msg);
@@ -518,8 +518,17 @@ impl ToyTraining {
         let name: String = parse(path, "dataset", get("dataset")?)?;
         let data = ToyData::from_name(&name).map_err(|e| bad(e.to_string()))?;
         let seed: u64 = parse(path, "seed", get("seed")?)?;
-        let run: ToyRunConfig = parse(path, "run", get("run")?)?;
+        let mut run: ToyRunConfig = parse(path, "run", get("run")?)?;
+        // A path read from a file is never written to: the caller names where the
+        // evaluated model goes (ToyTraining::set_checkpoint).
+        run.checkpoint = None;
         let done: usize = parse(path, "updates_done", get("updates_done")?)?;
+        if done > run.updates {
+            return Err(bad(format!(
+                "config field `toy.updates_done` is {done}, past the run's {} updates",
+                run.updates
+            )));
+        }
         let trainer = ContrastiveTrainer::from_state(&st)?;
         if trainer.steps_done() != done {
             return Err(bad(format!(

@@ -312,9 +312,8 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
     let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
     let mut i: RunInfo = serde_json::from_str(&text)
         .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
-    if a.data.is_some() {
-        i.data = a.data.clone();
-    }
+    super::vae::resumed_data(&i.data.as_ref().map(|d| d.display().to_string()), &a.data)?;
+    i.data = a.data.clone();
     Ok(i)
 }
 

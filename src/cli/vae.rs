@@ -266,10 +266,12 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
         _ => None,
     };
-    let data_dir = match &saved {
-        Some(c) => c.data_dir.as_ref().map(PathBuf::from),
-        None => a.data.clone(),
-    };
+    // Data paths come from the command line only; a resumed run's config names its
+    // data for the message, and is never opened.
+    if let Some(c) = &saved {
+        resumed_data(&c.data_dir, &a.data)?;
+    }
+    let data_dir = a.data.clone();
     let data = ImageSet::load(data_dir.as_deref(), saved.as_ref().map_or(seed, |c| c.seed))?;
     let (mut step, start) = match (&saved, &run) {
         (Some(_), Some(r)) => {
@@ -389,4 +391,26 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Refuse a resume whose `--data` does not match how the run was started: a run on
+/// files needs `--data` again (the path saved in the run folder is not opened), a run
+/// on the embedded digits takes none.
+pub(crate) fn resumed_data(saved: &Option<String>, given: &Option<PathBuf>) -> Result<()> {
+    match (saved, given) {
+        (Some(dir), None) => Err(Error::invalid(
+            "--data",
+            format!(
+                "the run trained on {dir}: give --data again to resume (data paths are never read from a run folder)"
+            ),
+        )),
+        (None, Some(dir)) => Err(Error::invalid(
+            "--data",
+            format!(
+                "the run trained on the embedded digits; resume it without --data (got {})",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -81,6 +81,20 @@ pub fn load(path: &Path, model: &mut dyn Parameters) -> Result<serde_json::Value
                 found: t.shape().to_vec(),
             });
         }
+        // Weights that are NaN or infinite would only surface later as a diverged
+        // evaluation that names no file.
+        if let Some(i) = t
+            .data()
+            .chunks_exact(4)
+            .position(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite())
+        {
+            return Err(Error::format(
+                path,
+                format!(
+                    "tensor `{name}` holds a NaN or infinite value (element {i}): not a usable checkpoint"
+                ),
+            ));
+        }
     }
     let known: HashSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
     let mut extra: Vec<&str> = st

@@ -272,8 +272,7 @@ pub fn fit(
                 Ok(m) => m,
                 Err(err @ Error::Diverged(_)) => {
                     bar.finish();
-                    diverged(step, run, cfg, round, i);
-                    return Err(err);
+                    return Err(diverged(err, step, run, cfg, round, i));
                 }
                 Err(e) => return Err(e),
             };
@@ -304,8 +303,7 @@ pub fn fit(
         let report = match step.end_round(round, secs, clock.elapsed().as_secs_f64()) {
             Ok(r) => r,
             Err(err @ Error::Diverged(_)) => {
-                diverged(step, run, cfg, round, n.saturating_sub(1));
-                return Err(err);
+                return Err(diverged(err, step, run, cfg, round, n.saturating_sub(1)));
             }
             Err(e) => return Err(e),
         };
@@ -353,17 +351,34 @@ fn stop_at(cfg: &FitConfig, total: usize) -> bool {
     cfg.stop_after_updates.is_some_and(|k| total >= k)
 }
 
-fn diverged(step: &dyn Step, run: Option<&RunDir>, cfg: &FitConfig, round: usize, i: usize) {
+/// The divergence error, naming where it happened and the last good checkpoint (or
+/// that none was saved yet), on one line.
+fn diverged(
+    err: Error,
+    step: &dyn Step,
+    run: Option<&RunDir>,
+    cfg: &FitConfig,
+    round: usize,
+    i: usize,
+) -> Error {
+    let Error::Diverged(msg) = err else {
+        return err;
+    };
     let p = run.map(|r| step.checkpoint_path(r)).or(cfg.save.clone());
-    if let Some(p) = p {
-        eprintln!(
-            "stopping at {} {round}, {} {}; the last good checkpoint is {}",
-            step.round_name(),
-            step.update_name(),
-            i + 1,
+    let last = match p {
+        Some(p) if p.exists() => format!("the last good checkpoint is {}", p.display()),
+        Some(p) => format!(
+            "no checkpoint was saved before it ({} does not exist yet)",
             p.display()
-        );
-    }
+        ),
+        None => "no checkpoint is kept (no run folder)".to_string(),
+    };
+    Error::Diverged(format!(
+        "{msg} at {} {round}, {} {}; {last}",
+        step.round_name(),
+        step.update_name(),
+        i + 1,
+    ))
 }
 
 fn interrupted_message(

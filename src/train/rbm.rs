@@ -136,6 +136,19 @@ impl RbmTrainer {
             .get("epoch")
             .and_then(|e| e.as_u64())
             .ok_or_else(|| Error::format(path, "config field `epoch` missing"))?;
+        // At most the run's planned epochs (a resume may extend them later).
+        let epoch = usize::try_from(epoch)
+            .ok()
+            .filter(|&e| e <= t.config.epochs)
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!(
+                        "config field `epoch` is {epoch}, past the run's {} epochs",
+                        t.config.epochs
+                    ),
+                )
+            })?;
         let rows = cfg
             .get("chains")
             .and_then(|c| c.as_u64())
@@ -155,7 +168,7 @@ impl RbmTrainer {
                 .expect("fresh array")
                 .copy_from_slice(&p.value);
         }
-        t.epoch = epoch as usize;
+        t.epoch = epoch;
         Ok((t, st.model))
     }
 

@@ -29,17 +29,22 @@ fn ebm_limited(args: &[&str], limit: &str) -> (Output, Duration) {
     (o, t.elapsed())
 }
 
-/// One line on stderr starting `error: ` holding every needle; exit 1 (not 101 from a
-/// panic, not 134 from an abort); under 20 s.
+/// The last line on stderr is the only error line, starts `error: ` and holds every
+/// needle; exit 1 (not 101 from a panic, not 134 from an abort); under 20 s.
 fn refused(args: &[&str], needles: &[&str]) {
     let (o, took) = ebm_limited(args, "2G");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    // Progress and "run folder" lines may come first; the error is the last line, and
+    // the only one.
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
+    let errors = lines.iter().filter(|l| l.starts_with("error")).count();
+    assert_eq!(errors, 1, "{args:?}: not one error line: {err}");
+    let last = lines.last().copied().unwrap_or("");
+    assert!(last.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
     for n in needles {
-        assert!(lines[0].contains(n), "{args:?}: `{n}` not in {err}");
+        assert!(last.contains(n), "{args:?}: `{n}` not in {err}");
     }
     assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
 }
@@ -288,5 +293,144 @@ fn a_gzip_bomb_or_a_header_past_the_cap_is_refused_naming_the_file() {
             d.join("r").to_str().unwrap(),
         ],
         &["no data: 0 images"],
+    );
+}
+
+/// A finished 1-epoch RBM run on the embedded digits in a fresh folder.
+fn rbm_run(name: &str) -> PathBuf {
+    let d = tmpdir(name).join("run");
+    let (o, _) = ebm_limited(
+        &[
+            "--quiet",
+            "train",
+            "rbm",
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--run",
+            d.to_str().unwrap(),
+        ],
+        "2G",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    d
+}
+
+#[test]
+fn a_resumed_run_never_opens_a_data_path_read_from_its_folder() {
+    let d = rbm_run("data-path");
+    let p = d.join("run.json");
+    let mut info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    info["data"] = json!("/etc/passwd");
+    std::fs::write(&p, info.to_string()).unwrap();
+    let dir = d.to_str().unwrap();
+    refused(
+        &["train", "rbm", "--resume", dir, "--epochs", "2"],
+        &["--data", "/etc/passwd", "never read from a run folder"],
+    );
+    // A run on the embedded digits resumed with --data is refused too.
+    let d = rbm_run("data-given");
+    refused(
+        &[
+            "train",
+            "rbm",
+            "--resume",
+            d.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--data",
+            "/tmp",
+        ],
+        &["--data", "embedded digits"],
+    );
+}
+
+#[test]
+fn an_epoch_count_past_the_run_in_a_checkpoint_is_refused_not_wrapped() {
+    let d = rbm_run("epoch-overflow");
+    let p = d.join("trainer.safetensors");
+    let mut st = checkpoint::StateFile::load(&p).unwrap();
+    st.config["epoch"] = json!(u64::MAX);
+    st.save(&p).unwrap();
+    refused(
+        &[
+            "train",
+            "rbm",
+            "--resume",
+            d.to_str().unwrap(),
+            "--epochs",
+            "2",
+        ],
+        &[p.to_str().unwrap(), "epoch", "18446744073709551615"],
+    );
+}
+
+#[test]
+fn a_checkpoint_with_nan_weights_is_refused_naming_the_file_and_the_tensor() {
+    let d = tmpdir("nan");
+    let f = d.join("rbm.safetensors");
+    let cfg = serde_json::to_value(ebm::models::rbm::RbmConfig::new(64, 2)).unwrap();
+    let mut w = vec![0.1f32; 128];
+    w[5] = f32::NAN;
+    let t = Tensors(vec![
+        ("w".into(), Param::new(vec![64, 2], w)),
+        ("b".into(), Param::new(vec![64], vec![0.0; 64])),
+        ("c".into(), Param::new(vec![2], vec![0.0; 2])),
+    ]);
+    checkpoint::save(&f, &t, &json!({"model": "rbm", "rbm": cfg})).unwrap();
+    let p = f.to_str().unwrap();
+    refused(
+        &[
+            "eval",
+            "rbm",
+            "--checkpoint",
+            p,
+            "--ais-runs",
+            "2",
+            "--ais-betas",
+            "10",
+        ],
+        &[p, "`w`", "NaN"],
+    );
+}
+
+#[test]
+fn a_diverging_vae_names_its_last_good_checkpoint_or_says_there_is_none() {
+    let d = tmpdir("vae-diverge");
+    let run = d.join("a");
+    let r = run.to_str().unwrap();
+    refused(
+        &[
+            "--quiet", "train", "vae", "--lr", "1e30", "--epochs", "2", "--run", r,
+        ],
+        &[
+            "diverged",
+            "at epoch 1, batch 2",
+            "no checkpoint was saved before it",
+        ],
+    );
+    let run = d.join("b");
+    let r = run.to_str().unwrap();
+    let ck = run.join("model.safetensors");
+    refused(
+        &[
+            "--quiet",
+            "train",
+            "vae",
+            "--lr",
+            "1e30",
+            "--epochs",
+            "2",
+            "--checkpoint-every",
+            "1",
+            "--run",
+            r,
+        ],
+        &[
+            "diverged",
+            &format!("the last good checkpoint is {}", ck.display()),
+        ],
     );
 }
