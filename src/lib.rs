@@ -5,14 +5,33 @@
 //!
 //! | concept | module |
 //! |---|---|
+//! | energies `E(y)` over batches and their gradients; the MLP energy | [`energy`] |
+//! | the Gibbs distribution `exp(-beta E) / Z`, log-sum-exp, free energy | [`gibbs`] |
+//! | partition functions: quadrature, importance sampling, AIS | [`partition`] |
+//! | free energies over a latent variable | [`free_energy`] |
+//! | information content of a latent, KL | [`info`] |
+//! | maximum likelihood as a contrastive method (negatives, replay buffer, grid) | [`contrastive`] |
+//! | a contrastive EBM on a 2-D toy set, evaluated exactly; the canyon | [`toy_ebm`] |
+//! | toy 2-D data sets (FFJORD's), closed-form densities | [`toy`] |
+//! | exact evaluation of a 2-D energy model (log Z, NLL, KL by quadrature) | [`exact2d`] |
+//! | MCMC kernels on batches of chains (MH, ULA, MALA, HMC), warm-up, tempering | [`mcmc`] |
+//! | NUTS (through nuts-rs) | [`nuts`] |
+//! | MCMC diagnostics: rank-normalized R-hat, bulk/tail ESS, MCSE | [`diagnostics`] |
+//! | the sampler target suite T1-T5 | [`targets`] |
 //! | a network as constraints `z_{k+1} = g_k(z_k, w_k)`; fprop / bprop | [`nn`] |
 //! | backprop as Lagrangian optimization (states, multipliers, residuals) | [`nn::lagrangian`] |
 //! | optimizers (SGD, Adam, AdamW), clipping, weight decay | [`nn::optim`] |
-//! | checkpoints (safetensors + config, atomic) | [`nn::checkpoint`] |
-//! | the variational auto-encoder (variational free energy) | [`models::vae`] |
+//! | checkpoints (safetensors + config, atomic, checked before building) | [`nn::checkpoint`] |
+//! | the VAE (variational free energy), IWAE, RBM, conditional EBM | [`models`] |
+//! | one training loop (`fit`), run folders, schedules | [`train`] |
+//! | evaluations of trained models (IWAE bound, AIS, sampling summaries) | [`eval`] |
 //! | data: MNIST (IDX), UCI digits (embedded) | [`data`] |
-//! | toy 2-D data sets (FFJORD's), closed-form densities | [`toy`] |
-//! | exact evaluation of a 2-D energy model (log Z, NLL, KL by quadrature) | [`exact2d`] |
+//! | figures (PNG), HTML reports, progress bars, atomic files | [`figures`], [`plot`], [`report`], [`progress`], [`io`] |
+//! | the memory budget of a command; the thread knob; errors | [`budget`], [`threads`], [`error`] |
+//! | the benchmark workloads | [`bench`](mod@bench) |
+//!
+//! The crates the public API takes are re-exported, so a user's versions cannot
+//! disagree with the library's: [`ndarray`] (arrays), [`rand`] (random generators).
 //!
 //! ## The engine in one screen
 //!
@@ -79,3 +98,5 @@ pub mod toy_ebm;
 pub mod train;
 
 pub use error::{Error, Result};
+pub use ndarray;
+pub use rand;

@@ -217,8 +217,9 @@ pub fn print_resolved(args: &[OsString]) -> Result<()> {
         args.iter().map(s).collect::<Vec<_>>().join(" ")
     )];
     for g in GLOBALS {
-        if let Some(v) = m.get_raw(g).and_then(|mut v| v.next()) {
-            lines.push(format!("{g} = {}", toml_value(&v.to_string_lossy())));
+        let id = g.replace('-', "_");
+        if let Some(v) = m.get_raw(&id).and_then(|mut v| v.next()) {
+            lines.push(format!("{id} = {}", toml_value(&v.to_string_lossy())));
         }
     }
     let (mut c, mut mm) = (cmd, &m);
@@ -228,7 +229,7 @@ pub fn print_resolved(args: &[OsString]) -> Result<()> {
     }
     for a in c.get_arguments() {
         let id = a.get_id().as_str();
-        if id == "help" || GLOBALS.contains(&id) {
+        if id == "help" || GLOBALS.contains(&id.replace('_', "-").as_str()) {
             continue;
         }
         let key = id.to_string();

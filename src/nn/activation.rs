@@ -4,7 +4,7 @@
 //!
 //! | kind | f(a) | f'(a) |
 //! |---|---|---|
-//! | ReLU | max(a, 0) | 1[a > 0] |
+//! | ReLU | max(a, 0) | `1[a > 0]` |
 //! | LeakyReLU(s) | a if a > 0 else s a | 1 or s |
 //! | SiLU | a sigma(a) | sigma(a) + f(a) (1 - sigma(a)), sigma(a) = f(a) / a |
 //! | Tanh | tanh a | 1 - f(a)^2 |

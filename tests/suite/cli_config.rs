@@ -117,3 +117,29 @@ fn bad_config_files_are_one_line_errors() {
     let f = tmp("value", "epochs = \"many\"\n");
     check(ebm(&["train", "vae", "--config", &f]), &["epochs", "many"]);
 }
+
+#[test]
+fn the_library_defaults_for_contrastive_training_are_the_clis() {
+    let o = ebm(&["train", "toy", "--print-config"]);
+    let lines = resolved(&o);
+    let d = ebm::contrastive::ContrastiveConfig::default();
+    for (key, lib) in [
+        ("step_size", d.step_size.to_string()),
+        ("batch", d.batch.to_string()),
+        ("grid_cells", d.grid_cells.to_string()),
+        ("grid_refresh", d.grid_refresh.to_string()),
+    ] {
+        let want = format!("{key} = {lib}");
+        assert!(lines.contains(&want), "`{want}` not in {lines:?}");
+    }
+    // Unset in --print-config, documented in --help: the PCD defaults.
+    let help = String::from_utf8_lossy(&ebm(&["train", "toy", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains(&format!("default: {}", d.energy_l2)),
+        "{help}"
+    );
+    assert!(
+        help.contains(&format!("default: {}", d.mcmc_steps)),
+        "{help}"
+    );
+}
