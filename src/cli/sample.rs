@@ -107,6 +107,21 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
     });
     run.write_draws(&draws_path)?;
     print_table(a, &run, &energy.name(), &rows, &summary_path);
+    let warnings = ebm::eval::sampling::warnings(&rows, a.chains, run.stats.divergences);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if !warnings.is_empty() {
+        let text = format!(
+            "{full}\n{}\n",
+            warnings
+                .iter()
+                .map(|w| format!("warning: {w}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        ebm::io::write_atomic(&summary_path, text.as_bytes())?;
+    }
     let d = energy.dim();
     if d == 2 {
         let png = a.out.join("draws.png");

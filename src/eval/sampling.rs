@@ -125,6 +125,35 @@ pub fn worst(rows: &[Summary]) -> (f64, f64) {
     (rhat, ess)
 }
 
+/// When not to trust the draws, as Stan and ArviZ say it: a warning with advice when
+/// the largest rank-normalized R-hat is above 1.01, the smallest bulk or tail ESS is
+/// below 100 per chain, or any transition diverged. Empty when all is well.
+pub fn warnings(rows: &[Summary], chains: usize, divergences: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let (rhat, ess) = worst(rows);
+    if rhat > 1.01 || rhat.is_nan() {
+        out.push(format!(
+            "R-hat up to {rhat:.3} (> 1.01): the chains have not mixed; run more warm-up and draws (--warmup, --draws) or reparameterize"
+        ));
+    }
+    let need = 100.0 * chains.max(1) as f64;
+    let tail = rows
+        .iter()
+        .map(|r| r.ess_tail)
+        .fold(f64::INFINITY, f64::min);
+    if ess < need || tail < need || ess.is_nan() || tail.is_nan() {
+        out.push(format!(
+            "bulk ESS down to {ess:.0}, tail ESS down to {tail:.0} (< 100 per chain = {need:.0}): means and quantiles are unreliable; draw more (--draws) or use a kernel that moves further (nuts, hmc)"
+        ));
+    }
+    if divergences > 0 {
+        out.push(format!(
+            "{divergences} divergent transitions: the step size is too large for the curvature somewhere, so the draws may miss a region; raise --target-accept (e.g. 0.95), warm up longer, or reparameterize (e.g. the funnel non-centred)"
+        ));
+    }
+    out
+}
+
 /// `.npy` (float64 `[chains, draws, dim]`) through `ndarray-npy`, written atomically.
 pub fn write_npy(path: &Path, draws: &Array3<f64>) -> Result<()> {
     let mut buf = Vec::new();

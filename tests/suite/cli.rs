@@ -745,3 +745,31 @@ fn enum_values_ignore_case_and_negative_numbers_reach_the_range_check() {
     // `-1` is a value, so the range check speaks (not "unexpected argument").
     one_line_error(&ebm(&["gibbs", "--betas", "-1"]), &["beta", "-1"]);
 }
+
+#[test]
+fn samplers_warn_when_their_draws_cannot_be_trusted_and_stay_quiet_when_they_can() {
+    let d = tmpdir("warn");
+    let out = d.to_str().unwrap();
+    // Banana with NUTS at the defaults: R-hat ~1.09, bulk ESS ~50, 24 divergences.
+    let o = ebm(&[
+        "--quiet", "sample", "--target", "banana", "--kernel", "nuts", "--out", out,
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for w in [
+        "warning: R-hat up to",
+        "warning: bulk ESS down to",
+        "divergent transitions",
+    ] {
+        assert!(err.contains(w), "`{w}` not in {err}");
+    }
+    let summary = std::fs::read_to_string(d.join("summary.txt")).unwrap();
+    assert!(summary.contains("warning: R-hat up to"), "{summary}");
+    // A 100-d standard Gaussian with NUTS: nothing to warn about.
+    let o = ebm(&[
+        "--quiet", "sample", "--target", "t1", "--kernel", "nuts", "--out", out,
+    ]);
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}
