@@ -137,6 +137,9 @@ impl Negatives {
     }
 }
 
+/// Most Langevin steps per update (short-run EBMs use 20-100).
+pub const MAX_MCMC_STEPS: usize = 100_000;
+
 /// Settings of contrastive training. The defaults are `ebm train toy`'s with PCD
 /// negatives (8 Gaussians: exact KL about 0.03 after 6,000 updates).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,6 +262,15 @@ pub struct ContrastiveTrainer {
 impl ContrastiveTrainer {
     pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
         let grid = cfg.negatives == Negatives::Grid;
+        if cfg.mcmc_steps > MAX_MCMC_STEPS {
+            return Err(Error::invalid(
+                "langevin_steps",
+                format!(
+                    "{} per update (must be at most {MAX_MCMC_STEPS})",
+                    cfg.mcmc_steps
+                ),
+            ));
+        }
         if cfg.batch == 0 || (cfg.mcmc_steps == 0 && !grid) {
             return Err(Error::invalid(
                 "contrastive",

@@ -38,7 +38,7 @@ pub struct TrainRbmArgs {
     /// Model term of the gradient: cd (chains start at the batch) or pcd (persistent).
     #[arg(long, default_value = "cd")]
     pub sampler: String,
-    /// Gibbs sweeps per update (the most, with --k-ramp).
+    /// Gibbs sweeps per update (the most, with --k-ramp), 1..=1000.
     #[arg(long, default_value_t = 1)]
     pub k: usize,
     /// Grow k by one every E epochs, from 1 up to --k (as public copies of Salakhutdinov's
@@ -97,7 +97,7 @@ pub struct TrainRbmArgs {
     /// A resumed run reaches the same numbers as an uninterrupted one.
     #[arg(long, conflicts_with = "run")]
     pub resume: Option<PathBuf>,
-    /// Block-Gibbs sweeps of the 100 chains drawn in samples.png.
+    /// Block-Gibbs sweeps of the 100 chains drawn in samples.png, 1..=100000.
     #[arg(long, default_value_t = 1000)]
     pub sample_sweeps: usize,
     /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
@@ -287,8 +287,11 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
             "needs a run folder: --run DIR (or --resume DIR), not only --save",
         ));
     }
-    if a.sample_sweeps == 0 {
-        return Err(Error::invalid("--sample-sweeps", "must be at least 1"));
+    if !(1..=100_000).contains(&a.sample_sweeps) {
+        return Err(Error::invalid(
+            "--sample-sweeps",
+            format!("{} (must be in 1..=100000)", a.sample_sweeps),
+        ));
     }
     if a.resume.is_none() {
         // The flags are checked before the run folder is touched.

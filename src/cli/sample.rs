@@ -45,7 +45,7 @@ pub struct SampleArgs {
     #[arg(long, default_value = "banana")]
     pub target: String,
     /// A saved MLP energy (safetensors from `NeuralEnergy::save`) instead of --target.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target")]
     pub energy: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "hmc")]
     pub kernel: KernelKind,
@@ -60,7 +60,7 @@ pub struct SampleArgs {
     /// Initial step size (adapted during warm-up except for ULA).
     #[arg(long, default_value_t = 0.1)]
     pub step_size: f64,
-    /// Leapfrog steps per HMC transition.
+    /// Leapfrog steps per HMC transition, 1..=1024.
     #[arg(long, default_value_t = 10)]
     pub leapfrog: usize,
     /// Inverse temperature: the chains sample exp(-beta E).
@@ -77,8 +77,8 @@ pub struct SampleArgs {
     /// Rows of the printed table (all rows go to summary.txt).
     #[arg(long, default_value_t = 12)]
     pub show: usize,
-    /// NUTS: target acceptance of the step-size adaptation (raise it, e.g. 0.95, when
-    /// divergences are reported).
+    /// NUTS only: target acceptance of the step-size adaptation, in (0, 1) (raise it,
+    /// e.g. 0.95, when divergences are reported; HMC and MALA adapt to 0.8 and 0.57).
     #[arg(long, default_value_t = 0.8)]
     pub target_accept: f64,
 }
@@ -89,6 +89,21 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
         Some(p) => Box::new(NeuralEnergy::load(p)?),
         None => ebm::targets::by_name(&a.target)?,
     };
+    if !(a.target_accept > 0.0 && a.target_accept < 1.0) {
+        return Err(Error::invalid(
+            "--target-accept",
+            format!("{} (must be in (0, 1))", a.target_accept),
+        ));
+    }
+    if a.target_accept != 0.8 && a.kernel != KernelKind::Nuts {
+        return Err(Error::invalid(
+            "--target-accept",
+            format!(
+                "only NUTS takes it (the {:?} kernel adapts to its own target)",
+                a.kernel
+            ),
+        ));
+    }
     if !(a.init_scale.is_finite() && a.init_scale > 0.0) {
         return Err(Error::invalid(
             "--init-scale",

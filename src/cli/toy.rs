@@ -35,7 +35,8 @@ pub struct TrainToyArgs {
     /// set's box, then --langevin-steps MALA steps).
     #[arg(long, default_value = "pcd")]
     pub negatives: String,
-    /// Langevin (MALA) steps per update [default: 20; 0 with --negatives grid].
+    /// Langevin (MALA) steps per update, at most 100000 [default: 20; 0 with --negatives
+    /// grid].
     #[arg(long)]
     pub langevin_steps: Option<usize>,
     /// Grid negatives: cells per axis of the sampling grid.

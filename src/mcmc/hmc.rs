@@ -32,13 +32,17 @@ pub struct Hmc {
     pub jitter: f64,
 }
 
+/// Most leapfrog steps per transition (NUTS trees stop at 1,023).
+pub const MAX_LEAPFROG: usize = 1024;
+
 impl Hmc {
+    /// `leapfrog_steps` in `1..=`[`MAX_LEAPFROG`].
     pub fn new(step_size: f64, leapfrog_steps: usize, beta: f64) -> Result<Self> {
         validate(step_size, beta)?;
-        if leapfrog_steps == 0 {
+        if !(1..=MAX_LEAPFROG).contains(&leapfrog_steps) {
             return Err(crate::Error::invalid(
                 "leapfrog steps",
-                "need at least one (got 0)",
+                format!("{leapfrog_steps} (must be in 1..={MAX_LEAPFROG})"),
             ));
         }
         Ok(Hmc {

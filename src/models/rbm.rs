@@ -418,6 +418,9 @@ pub enum Sampler {
     Pcd { k: usize, chains: usize },
 }
 
+/// Most Gibbs sweeps per update (CD-k, PCD-k); the literature stops at CD-25.
+pub const MAX_K: usize = 1000;
+
 /// Architecture and training settings of an RBM (saved with checkpoints).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RbmConfig {
@@ -530,10 +533,10 @@ impl RbmConfig {
             return Err(Error::invalid("batch_size", "must be positive (got 0)"));
         }
         match self.sampler {
-            Sampler::Cd { k: 0 } | Sampler::Pcd { k: 0, .. } => {
+            Sampler::Cd { k } | Sampler::Pcd { k, .. } if !(1..=MAX_K).contains(&k) => {
                 return Err(Error::invalid(
-                    "sampler",
-                    "k must be at least 1 Gibbs sweep",
+                    "k",
+                    format!("{k} Gibbs sweeps per update (must be in 1..={MAX_K})"),
                 ));
             }
             Sampler::Pcd { chains: 0, .. } => {

@@ -249,6 +249,14 @@ pub fn fit(
     start: Position,
     cfg: &FitConfig,
 ) -> Result<Outcome> {
+    if let Some(m) = cfg.minutes
+        && !(m.is_finite() && m >= 0.0)
+    {
+        return Err(Error::invalid(
+            "--minutes",
+            format!("{m} (must be a finite number of minutes >= 0; 0 stops after one round)"),
+        ));
+    }
     if let Some(r) = run {
         r.resume_metrics(start.rows)?;
     }
