@@ -22,10 +22,14 @@ use std::time::Instant;
 const DIGITS_TEST: usize = 300;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  ebm train classifier --data ../shared/data/mnist --epochs 10 --lr-decay 0.7 --save runs/clf.safetensors   # about 98.4% test accuracy\n  ebm train classifier --epochs 10    # embedded digits: about 96% test accuracy"
+)]
 pub struct TrainClassifierArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Passes over the training set.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Hidden widths of the MLP, comma-separated.
@@ -40,6 +44,7 @@ pub struct TrainClassifierArgs {
     /// Multiply the learning rate by this after every epoch.
     #[arg(long, default_value_t = 1.0)]
     pub lr_decay: f32,
+    /// Images per update.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
@@ -48,6 +53,9 @@ pub struct TrainClassifierArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  ebm eval classifier --checkpoint runs/clf.safetensors --data ../shared/data/mnist   # the accuracy and NLL (nats) the training printed"
+)]
 pub struct EvalClassifierArgs {
     /// A checkpoint written by `ebm train classifier --save`.
     #[arg(long)]

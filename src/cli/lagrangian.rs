@@ -14,6 +14,9 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  ebm lagrangian      # multipliers match finite differences; stationarity residuals below 1e-5 at the forward solution"
+)]
 pub struct LagrangianArgs {
     /// Rows of the batch.
     #[arg(long, default_value_t = 32)]

@@ -56,13 +56,16 @@ pub struct TrainRbmArgs {
     /// PCD fantasy particles.
     #[arg(long, default_value_t = 100)]
     pub chains: usize,
+    /// Passes over the training set (with --resume: the total, extending the run).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Images per update.
     #[arg(long, default_value_t = 20)]
     pub batch: usize,
     /// Learning rate at the first epoch, decayed linearly to --lr-final.
     #[arg(long, default_value_t = 0.1)]
     pub lr: f32,
+    /// Learning rate at the last epoch (linear decay from --lr).
     #[arg(long, default_value_t = 0.01)]
     pub lr_final: f32,
     /// L2 penalty on the weights.
@@ -74,6 +77,7 @@ pub struct TrainRbmArgs {
     /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9).
     #[arg(long, default_value_t = 0.9)]
     pub momentum_final: f32,
+    /// Epoch at which --momentum gives way to --momentum-final.
     #[arg(long, default_value_t = 5)]
     pub momentum_switch: usize,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.

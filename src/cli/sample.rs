@@ -47,14 +47,19 @@ pub struct SampleArgs {
     /// A saved MLP energy (safetensors from `NeuralEnergy::save`) instead of --target.
     #[arg(long, conflicts_with = "target")]
     pub energy: Option<PathBuf>,
+    /// Transition kernel: mh, ula, mala, hmc or nuts (any case).
     #[arg(long, value_enum, default_value = "hmc")]
     pub kernel: KernelKind,
+    /// Independent chains (R-hat compares them; 4 or more).
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
+    /// Warm-up transitions per chain (adaptation; not kept).
     #[arg(long, default_value_t = 1000)]
     pub warmup: usize,
+    /// Kept draws per chain (after --thin).
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
+    /// Keep every N-th transition (NUTS keeps every one).
     #[arg(long, default_value_t = 1)]
     pub thin: usize,
     /// Initial step size (adapted during warm-up except for ULA).
@@ -72,6 +77,7 @@ pub struct SampleArgs {
     /// Folder for draws, summary and figure.
     #[arg(long, default_value = "runs/sample")]
     pub out: PathBuf,
+    /// Draws file: npy (float64 [chains, draws, dim]) or csv.
     #[arg(long, value_enum, default_value = "npy")]
     pub format: Format,
     /// Rows of the printed table (all rows go to summary.txt).

@@ -56,11 +56,13 @@ pub struct TrainVaeArgs {
     /// default: none for pytorch, dynamic for iwae.
     #[arg(long)]
     pub binarize: Option<String>,
+    /// Passes over the training set (with --resume: the total, extending the run).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Stop after the epoch during which this many minutes of training have passed.
     #[arg(long)]
     pub minutes: Option<f64>,
+    /// Images per update.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Learning rate (lower it if the loss diverges).
@@ -73,6 +75,7 @@ pub struct TrainVaeArgs {
     /// Optimizer: adam, adamw or sgd (momentum 0.9, Nesterov).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
+    /// Weight decay (decoupled, AdamW) of every weight.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Clip the global gradient norm to this value.

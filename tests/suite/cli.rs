@@ -773,3 +773,61 @@ fn samplers_warn_when_their_draws_cannot_be_trusted_and_stay_quiet_when_they_can
     assert!(o.status.success(), "{err}");
     assert!(!err.contains("warning"), "{err}");
 }
+
+#[test]
+fn every_subcommand_help_describes_every_option_and_ends_with_an_example() {
+    let cmds: &[&[&str]] = &[
+        &["tour"],
+        &["demo"],
+        &["bench", "vae"],
+        &["bench", "ais"],
+        &["bench", "langevin"],
+        &["bench", "mala"],
+        &["bench", "hmc"],
+        &["bench", "contrastive"],
+        &["train", "vae"],
+        &["train", "classifier"],
+        &["train", "toy"],
+        &["train", "rbm"],
+        &["eval", "vae"],
+        &["eval", "classifier"],
+        &["eval", "toy"],
+        &["eval", "rbm"],
+        &["gibbs"],
+        &["lagrangian"],
+        &["sample"],
+        &["report"],
+        &["fuzzy-balls"],
+        &["canyon"],
+    ];
+    for c in cmds {
+        let mut args = c.to_vec();
+        args.push("--help");
+        let (help, _) = text(&ebm(&args));
+        assert!(
+            help.lines().any(|l| l.starts_with("Example")),
+            "{c:?}: no example\n{help}"
+        );
+        let lines: Vec<&str> = help.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.starts_with("Options:"))
+            .expect("options");
+        for (i, l) in lines.iter().enumerate().skip(start + 1) {
+            let t = l.trim_start();
+            if !l.starts_with("  ") || !(t.starts_with("--") || t.starts_with("-h")) {
+                continue;
+            }
+            // A description on the same line after the value name, or on the next line
+            // (a bare "[default: ...]" is not a description).
+            let rest = t.split_once("  ").map(|(_, r)| r.trim()).unwrap_or("");
+            let next = lines.get(i + 1).map(|n| n.trim()).unwrap_or("");
+            let next_is_text = lines
+                .get(i + 1)
+                .is_some_and(|n| n.starts_with("          "));
+            let described = (!rest.is_empty() && !rest.starts_with('['))
+                || (next_is_text && !next.is_empty() && !next.starts_with('['));
+            assert!(described, "{c:?}: `{t}` has no description\n{help}");
+        }
+    }
+}
