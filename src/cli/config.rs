@@ -64,7 +64,7 @@ pub fn expand(args: Vec<OsString>) -> Result<Expanded> {
     let known: Vec<String> = cmd
         .get_arguments()
         .filter_map(|a| a.get_long().map(str::to_string))
-        .filter(|l| l != "help")
+        .filter(|l| l != "help" && l != "config" && l != "print-config")
         .collect();
     let mut insert: Vec<OsString> = Vec::new();
     let mut globals: Vec<OsString> = Vec::new();
@@ -229,7 +229,11 @@ pub fn print_resolved(args: &[OsString]) -> Result<()> {
     }
     for a in c.get_arguments() {
         let id = a.get_id().as_str();
-        if id == "help" || GLOBALS.contains(&id.replace('_', "-").as_str()) {
+        if id == "help"
+            || id == "config"
+            || id == "print_config"
+            || GLOBALS.contains(&id.replace('_', "-").as_str())
+        {
             continue;
         }
         let key = id.to_string();

@@ -42,6 +42,14 @@ pub struct Cli {
     /// guard against corrupt files and gzip bombs; MNIST's largest file is 45 MiB.
     #[arg(long, global = true, default_value = "512M", value_parser = parse_size)]
     pub max_data: u64,
+    /// Read options from a TOML file: the subcommand's long options as keys (with `_` or
+    /// `-`), plus threads, seed, quiet and max_data; flags on the command line win.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Print the resolved options (defaults < --config file < flags) as TOML, a config
+    /// file itself, and exit.
+    #[arg(long, global = true)]
+    pub print_config: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
