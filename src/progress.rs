@@ -24,6 +24,29 @@ pub fn is_quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+/// Whether stdout and stderr are the same file or pipe and not a terminal (Linux: the
+/// device and inode behind `/proc/self/fd/1` and `/2`; elsewhere, never).
+#[cfg(unix)]
+pub fn stdout_is_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if std::io::stderr().is_terminal() {
+        return false;
+    }
+    match (
+        std::fs::metadata("/proc/self/fd/1"),
+        std::fs::metadata("/proc/self/fd/2"),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether stdout and stderr are the same file (never known off Unix).
+#[cfg(not(unix))]
+pub fn stdout_is_stderr() -> bool {
+    false
+}
+
 enum Sink {
     None,
     Bar(ProgressBar),
@@ -47,6 +70,10 @@ impl Progress {
     /// Start a report of `total` units labelled `label`.
     pub fn new(total: u64, label: &str) -> Progress {
         let sink = if is_quiet() || total == 0 {
+            Sink::None
+        } else if stdout_is_stderr() {
+            // `ebm ... > log 2>&1`: log lines would land between the rows of the table
+            // on stdout, so a file or pipe shared by both gets the table alone.
             Sink::None
         } else if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

@@ -101,7 +101,7 @@ impl Step for ClassifierStep<'_> {
             "test_nll": nll, "test_accuracy": acc, "unit": "nats per example"});
         Ok(RoundReport {
             line: format!(
-                "{e:>5} {tl:>10.4} {nll:>10.4} {:>8.2}% {secs:>8.2}",
+                "{e:>5} {tl:>10.4} {nll:>10.4} {:>8.2}% {secs:>8.3}",
                 100.0 * acc
             ),
             metrics: super::MetricsRow { csv, json },

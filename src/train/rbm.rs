@@ -595,12 +595,12 @@ impl Step for RbmStep<'_> {
         };
         let line = if exact {
             format!(
-                "{e:>5} {:>10.3} {tr:>12.3} {te:>12.3} {secs:>8.2}",
+                "{e:>5} {:>10.3} {tr:>12.3} {te:>12.3} {secs:>8.3}",
                 s.recon_error
             )
         } else {
             format!(
-                "{e:>5} {:>10.3} {:>12} {:>12} {secs:>8.2}",
+                "{e:>5} {:>10.3} {:>12} {:>12} {secs:>8.3}",
                 s.recon_error, "-", "-"
             )
         };
