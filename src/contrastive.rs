@@ -262,6 +262,7 @@ pub struct ContrastiveTrainer {
 impl ContrastiveTrainer {
     pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
         let grid = cfg.negatives == Negatives::Grid;
+        cfg.optim.validate()?;
         if cfg.mcmc_steps > MAX_MCMC_STEPS {
             return Err(Error::invalid(
                 "langevin_steps",

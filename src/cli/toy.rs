@@ -52,7 +52,7 @@ pub struct TrainToyArgs {
     /// --negatives grid].
     #[arg(long)]
     pub energy_l2: Option<f64>,
-    /// AdamW weight decay.
+    /// AdamW weight decay, >= 0.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Spectral normalization (projection) of every Linear layer.

@@ -75,7 +75,7 @@ pub struct TrainVaeArgs {
     /// Optimizer: adam, adamw or sgd (momentum 0.9, Nesterov).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    /// Weight decay (decoupled, AdamW) of every weight.
+    /// Weight decay (decoupled, AdamW) of every weight, >= 0.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
     /// Clip the global gradient norm to this value.

@@ -38,7 +38,7 @@ mod tempering;
 
 pub use adapt::{DualAveraging, WarmupSchedule, WelfordVariance};
 pub use block_gibbs::{BinaryBlocks, BlockGibbs, BlockState};
-pub use hmc::Hmc;
+pub use hmc::{Hmc, MAX_LEAPFROG};
 pub use langevin::Langevin;
 pub use mh::{BitFlip, RandomWalk};
 pub use replay::{Noise, ReplayBuffer};

@@ -54,6 +54,57 @@ impl OptimConfig {
             weight_decay: 0.0,
         }
     }
+    /// The valid ranges, checked for fresh runs, configs and resumes alike: `lr`
+    /// finite and > 0, `weight_decay` finite and >= 0, `momentum`, `beta1`, `beta2` in
+    /// [0, 1), `eps` > 0. Errors name the field and the range.
+    pub fn validate(&self) -> crate::Result<()> {
+        let (lr, wd, unit, eps) = match *self {
+            OptimConfig::Sgd {
+                lr,
+                momentum,
+                weight_decay,
+                ..
+            } => (lr, weight_decay, vec![("momentum", momentum)], 1.0),
+            OptimConfig::Adam {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            }
+            | OptimConfig::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => (
+                lr,
+                weight_decay,
+                vec![("beta1", beta1), ("beta2", beta2)],
+                eps,
+            ),
+        };
+        let bad = |k: &str, v: f32, range: &str| {
+            Err(crate::Error::invalid(k, format!("{v} (must be {range})")))
+        };
+        if !(lr.is_finite() && lr > 0.0) {
+            return bad("lr", lr, "finite and > 0");
+        }
+        if !(wd.is_finite() && wd >= 0.0) {
+            return bad("weight_decay", wd, "finite and >= 0");
+        }
+        for (k, v) in unit {
+            if !(0.0..1.0).contains(&v) {
+                return bad(k, v, "in [0, 1)");
+            }
+        }
+        if !(eps.is_finite() && eps > 0.0) {
+            return bad("eps", eps, "finite and > 0");
+        }
+        Ok(())
+    }
+
     /// Build the optimizer.
     pub fn build(&self) -> Box<dyn Optimizer> {
         match *self {

@@ -59,6 +59,7 @@ impl VaeTraining {
     pub fn validate(&self) -> Result<()> {
         self.vae.validate()?;
         self.vae.check_memory()?;
+        self.optimizer.validate()?;
         if self.batch == 0 {
             return Err(Error::invalid("batch", "must be at least 1"));
         }

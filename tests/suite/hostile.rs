@@ -514,4 +514,30 @@ fn values_out_of_their_documented_range_are_refused_naming_the_flag() {
         ],
         &["clip"],
     );
+    refused(
+        &[
+            "train",
+            "vae",
+            "--weight-decay",
+            "-1",
+            "--epochs",
+            "1",
+            "--run",
+            &out("v3"),
+        ],
+        &["weight_decay", ">= 0"],
+    );
+    refused(
+        &[
+            "train",
+            "toy",
+            "--weight-decay",
+            "nan",
+            "--updates",
+            "10",
+            "--out",
+            &out("t2"),
+        ],
+        &["weight_decay"],
+    );
 }
