@@ -33,6 +33,7 @@ mod optim;
 mod partition;
 mod plot;
 mod rbm;
+mod readme;
 mod report;
 mod targets;
 mod toy;
