@@ -359,7 +359,14 @@ pub fn gibbs_density(
         e.energy(y.view(), &mut en);
         let grid =
             Array2::from_shape_fn((n, n), |(iy, ix)| (-beta * en[iy * n + ix] - log_z).exp()); // [y2, y1]
-        crate::plot::heatmap(&path, &title, (lo[0], hi[0]), (lo[1], hi[1]), &grid)?;
+        crate::plot::heatmap(
+            &path,
+            &title,
+            "P_beta(y)",
+            (lo[0], hi[0]),
+            (lo[1], hi[1]),
+            &grid,
+        )?;
     }
     Ok(path)
 }

@@ -77,3 +77,35 @@ pub fn remove_stale_temps(dir: &Path) -> Result<usize> {
     }
     Ok(n)
 }
+
+/// Rewrite, in place, every JSON number that is exactly an `f32` as the shortest decimal
+/// that reads back as that `f32`: a config's `0.8999999761581421` (an `f32` 0.9 widened to
+/// `f64` by `serde_json::Value`) prints as `0.9`. A number that is not exactly an `f32`
+/// (an `f64` setting such as 0.02) and integers are left as they are, so every `f32` field
+/// reads back bit for bit and every `f64` field that did not come from an `f32` too.
+pub fn tidy_f32_noise(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+            if let Some(x) = n.as_f64() {
+                let f = x as f32;
+                if f as f64 == x && f.is_finite() {
+                    let short: f64 = format!("{f}").parse().unwrap_or(x);
+                    if let Some(m) = serde_json::Number::from_f64(short) {
+                        *n = m;
+                    }
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(tidy_f32_noise),
+        serde_json::Value::Object(o) => o.values_mut().for_each(tidy_f32_noise),
+        _ => {}
+    }
+}
+
+/// `value` as pretty JSON with the `f32` noise of [`tidy_f32_noise`] removed (what a
+/// run's `config.json` holds).
+pub fn config_json(value: &serde_json::Value) -> Vec<u8> {
+    let mut v = value.clone();
+    tidy_f32_noise(&mut v);
+    serde_json::to_vec_pretty(&v).expect("JSON values serialize")
+}

@@ -26,7 +26,7 @@
 //! | one training loop (`fit`), run folders, schedules | [`train`] |
 //! | evaluations of trained models (IWAE bound, AIS, sampling summaries) | [`eval`] |
 //! | data: MNIST (IDX), UCI digits (embedded) | [`data`] |
-//! | figures (PNG), HTML reports, progress bars, atomic files | [`figures`], [`plot`], [`report`], [`progress`], [`io`] |
+//! | figures (PNG or SVG; axes by `plotters`), HTML reports, progress bars, atomic files | [`figures`], [`chart`], [`plot`], [`report`], [`progress`], [`io`] |
 //! | the memory budget of a command; the thread knob; errors | [`budget`], [`threads`], [`error`] |
 //! | the benchmark workloads | [`bench`](mod@bench) |
 //!
@@ -71,6 +71,7 @@
 
 pub mod bench;
 pub mod budget;
+pub mod chart;
 pub mod contrastive;
 pub mod data;
 pub mod diagnostics;

@@ -1,7 +1,9 @@
-//! Figures as PNG files, drawn directly: line plots (1-D densities, curves, curves with
-//! error bars), heatmaps (2-D densities), grids of grayscale images (samples, RBM
-//! filters) and scatter plots of 2-D codes colored by label, with axes, tick labels and a title in DejaVu Sans (embedded; see
-//! `data/fonts/LICENSE-DejaVu.txt`). `png` encodes, `ab_glyph` rasterizes the text.
+//! Figures as PNG files: line plots (1-D densities, curves, curves with error bars),
+//! heatmaps (2-D densities) and scatter plots are drawn by [`crate::chart`] (plotters:
+//! round ticks, log axes, SVG); grids of grayscale images (samples, RBM filters) and
+//! panels of 2-D codes colored by label are drawn here directly, with round ticks too
+//! ([`nice_ticks`]), text in DejaVu Sans (embedded; see `data/fonts/LICENSE-DejaVu.txt`).
+//! `png` encodes, `ab_glyph` rasterizes the text.
 
 // Index loops over color channels read best as they are.
 #![allow(clippy::needless_range_loop)]
@@ -25,7 +27,6 @@ pub struct Canvas {
 pub type Rgb = [u8; 3];
 pub const BLACK: Rgb = [0, 0, 0];
 pub const BLUE: Rgb = [31, 119, 180];
-const GREY: Rgb = [200, 200, 200];
 
 impl Canvas {
     /// A white canvas.
@@ -149,6 +150,30 @@ fn fmt_tick(v: f64) -> String {
     }
 }
 
+/// Round tick values inside `[lo, hi]`: multiples of 1, 2 or 5 times a power of ten,
+/// 2 to 8 of them, 4 to 6 typically (values within rounding of zero are exactly 0).
+pub fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let span = hi - lo;
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
+        return vec![lo];
+    }
+    let raw = span / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= 7.0)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|k| {
+            let v = k as f64 * step;
+            if v.abs() < 1e-9 * span { 0.0 } else { v }
+        })
+        .collect()
+}
+
 /// The plotting area of a figure and its data ranges.
 struct Frame {
     l: f64,
@@ -170,11 +195,7 @@ impl Frame {
     }
     fn axes(&self, c: &mut Canvas, title: &str, xlabel: &str, ylabel: &str) {
         let (l, t, r, b) = (self.l, self.t, self.r, self.b);
-        for k in 0..=4 {
-            let f = k as f64 / 4.0;
-            // Values within rounding of zero print as 0.
-            let snap = |v: f64, span: f64| if v.abs() < 1e-9 * span.abs() { 0.0 } else { v };
-            let xv = snap(self.x.0 + f * (self.x.1 - self.x.0), self.x.1 - self.x.0);
+        for xv in nice_ticks(self.x.0, self.x.1) {
             let (px, _) = self.px(xv, self.y.0);
             c.line((px, b), (px, b + 5.0), BLACK, 1.0);
             let s = fmt_tick(xv);
@@ -185,7 +206,8 @@ impl Frame {
                 &s,
                 BLACK,
             );
-            let yv = snap(self.y.0 + f * (self.y.1 - self.y.0), self.y.1 - self.y.0);
+        }
+        for yv in nice_ticks(self.y.0, self.y.1) {
             let (_, py) = self.px(self.x.0, yv);
             c.line((l - 5.0, py), (l, py), BLACK, 1.0);
             let s = fmt_tick(yv);
@@ -243,7 +265,8 @@ fn range(v: &[f64]) -> (f64, f64) {
     }
 }
 
-/// A curve `y(x)` as a PNG.
+/// A curve `y(x)` as a PNG (or SVG for a `.svg` path), drawn by [`crate::chart`]: round
+/// ticks, light grid.
 pub fn line_plot(
     path: &Path,
     title: &str,
@@ -264,27 +287,24 @@ pub fn line_plot(
     }
     check_finite("plot x", xs)?;
     check_finite("plot y", ys)?;
-    let mut c = Canvas::new(640, 480);
-    let (y0, y1) = range(ys);
-    let pad = 0.05 * (y1 - y0);
-    let f = Frame {
-        l: 80.0,
-        t: 40.0,
-        r: 620.0,
-        b: 420.0,
-        x: range(xs),
-        y: (y0.min(0.0).min(y0 - pad), y1 + pad),
-    };
-    for k in 1..4 {
-        let (_, py) = f.px(f.x.0, f.y.0 + k as f64 / 4.0 * (f.y.1 - f.y.0));
-        c.line((f.l, py), (f.r, py), GREY, 1.0);
-    }
-    for w in xs.windows(2).zip(ys.windows(2)) {
-        let (a, b) = (f.px(w.0[0], w.1[0]), f.px(w.0[1], w.1[1]));
-        c.line(a, b, BLUE, 2.0);
-    }
-    f.axes(&mut c, title, xlabel, ylabel);
-    c.save_png(path)
+    let series = [Series {
+        label: "",
+        x: xs,
+        y: ys,
+        err: None,
+        color: BLUE,
+    }];
+    crate::chart::curves(
+        path,
+        &crate::chart::Curves {
+            title,
+            xlabel,
+            ylabel,
+            series: &series,
+            markers: false,
+            log_y: false,
+        },
+    )
 }
 
 /// The viridis colormap (5 anchors, linear in between), `t` in [0, 1].
@@ -306,64 +326,29 @@ pub fn viridis(t: f64) -> Rgb {
     c
 }
 
-/// A heatmap of `grid[iy, ix]` over `[x0, x1] x [y0, y1]` (row 0 at the bottom), with a
-/// color bar.
+/// A heatmap of `grid[iy, ix]` over `[x0, x1] x [y0, y1]` (row 0 at the bottom), axes
+/// `y1` and `y2`, with a colour bar labelled `bar` (which says what the colours are: a
+/// density, an energy, a square root or a logarithm of one), drawn by [`crate::chart`].
 pub fn heatmap(
     path: &Path,
     title: &str,
+    bar: &str,
     x: (f64, f64),
     y: (f64, f64),
     grid: &Array2<f64>,
 ) -> Result<()> {
-    let (ny, nx) = grid.dim();
-    if nx < 2 || ny < 2 {
-        return Err(Error::invalid(
-            "heatmap",
-            format!("grid {ny}x{nx} is too small"),
-        ));
-    }
-    check_finite(
-        "heatmap",
-        grid.as_slice()
-            .unwrap_or(&grid.iter().cloned().collect::<Vec<_>>()),
-    )?;
-    let vals: Vec<f64> = grid.iter().cloned().collect();
-    let (lo, hi) = range(&vals);
-    let mut c = Canvas::new(640, 520);
-    let f = Frame {
-        l: 80.0,
-        t: 40.0,
-        r: 520.0,
-        b: 460.0,
-        x,
-        y,
-    };
-    for py in f.t as usize..f.b as usize {
-        for px in f.l as usize..f.r as usize {
-            let fx = (px as f64 + 0.5 - f.l) / (f.r - f.l);
-            let fy = (f.b - py as f64 - 0.5) / (f.b - f.t);
-            let ix = ((fx * nx as f64) as usize).min(nx - 1);
-            let iy = ((fy * ny as f64) as usize).min(ny - 1);
-            c.blend(
-                px as i64,
-                py as i64,
-                viridis((grid[[iy, ix]] - lo) / (hi - lo)),
-                1.0,
-            );
-        }
-    }
-    // Color bar.
-    for py in f.t as usize..f.b as usize {
-        let t = (f.b - py as f64) / (f.b - f.t);
-        for px in 545..565 {
-            c.blend(px, py as i64, viridis(t), 1.0);
-        }
-    }
-    for (v, py) in [(hi, f.t + 4.0), (lo, f.b)] {
-        c.text(570.0, py, 12.0, &fmt_tick(v), BLACK);
-    }
-    f.axes(&mut c, title, "y1", "y2");
-    c.save_png(path)
+    crate::chart::heatmap(
+        path,
+        &crate::chart::Heatmap {
+            title,
+            xlabel: "y1",
+            ylabel: "y2",
+            bar,
+            x,
+            y,
+            grid: grid.view(),
+        },
+    )
 }
 
 /// Orange, for a second series.
@@ -376,7 +361,7 @@ pub fn scatter(path: &Path, title: &str, xs: &[f64], ys: &[f64]) -> Result<()> {
 }
 
 /// Several point series in one frame (e.g. data in blue, model samples in orange),
-/// over `bounds` `([x0, y0], [x1, y1])` or the points' range.
+/// over `bounds` `([x0, y0], [x1, y1])` or the points' range, drawn by [`crate::chart`].
 pub fn scatter_series(
     path: &Path,
     title: &str,
@@ -401,7 +386,6 @@ pub fn scatter_series(
         all_x.extend_from_slice(xs);
         all_y.extend_from_slice(ys);
     }
-    let mut c = Canvas::new(560, 560);
     let ((x0, x1), (y0, y1)) = match bounds {
         Some((lo, hi)) => ((lo[0], hi[0]), (lo[1], hi[1])),
         None => {
@@ -411,28 +395,17 @@ pub fn scatter_series(
             ((x0 - px, x1 + px), (y0 - py, y1 + py))
         }
     };
-    let f = Frame {
-        l: 80.0,
-        t: 40.0,
-        r: 540.0,
-        b: 500.0,
-        x: (x0, x1),
-        y: (y0, y1),
-    };
-    for (xs, ys, color) in series {
-        let alpha = (2000.0 / xs.len() as f32).clamp(0.03, 0.6);
-        for (&x, &y) in xs.iter().zip(ys.iter()) {
-            if x < x0 || x > x1 || y < y0 || y > y1 {
-                continue;
-            }
-            let (u, v) = f.px(x, y);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                c.blend(u as i64 + dx, v as i64 + dy, *color, alpha);
-            }
-        }
-    }
-    f.axes(&mut c, title, "y1", "y2");
-    c.save_png(path)
+    crate::chart::scatter(
+        path,
+        &crate::chart::Scatter {
+            title,
+            xlabel: "y1",
+            ylabel: "y2",
+            series,
+            x: (x0, x1),
+            y: (y0, y1),
+        },
+    )
 }
 
 /// How [`image_grid`] maps pixel values to gray levels.
@@ -778,56 +751,15 @@ pub fn errorbar_plot(
             all_y.extend_from_slice(h);
         }
     }
-    let mut c = Canvas::new(640, 480);
-    let (x0, x1) = range(&all_x);
-    let (y0, y1) = range(&all_y);
-    let (px, py) = (0.05 * (x1 - x0), 0.08 * (y1 - y0));
-    let f = Frame {
-        l: 80.0,
-        t: 40.0,
-        r: 620.0,
-        b: 420.0,
-        x: (x0 - px, x1 + px),
-        y: (y0 - py, y1 + py),
-    };
-    for k in 1..4 {
-        let (_, gy) = f.px(f.x.0, f.y.0 + k as f64 / 4.0 * (f.y.1 - f.y.0));
-        c.line((f.l, gy), (f.r, gy), GREY, 1.0);
-    }
-    for s in series {
-        for i in 1..s.x.len() {
-            c.line(
-                f.px(s.x[i - 1], s.y[i - 1]),
-                f.px(s.x[i], s.y[i]),
-                s.color,
-                2.0,
-            );
-        }
-        for i in 0..s.x.len() {
-            if let Some((l, h)) = s.err {
-                let (u, vl) = f.px(s.x[i], l[i]);
-                let (_, vh) = f.px(s.x[i], h[i]);
-                c.line((u, vl), (u, vh), s.color, 1.5);
-                c.line((u - 4.0, vl), (u + 4.0, vl), s.color, 1.5);
-                c.line((u - 4.0, vh), (u + 4.0, vh), s.color, 1.5);
-            }
-            let (u, v) = f.px(s.x[i], s.y[i]);
-            c.fill(
-                (u - 3.0).max(0.0) as usize,
-                (v - 3.0).max(0.0) as usize,
-                7,
-                7,
-                s.color,
-            );
-        }
-    }
-    for (k, s) in series.iter().enumerate() {
-        let y = f.b - 14.0 - 20.0 * (series.len() - 1 - k) as f64;
-        let w = Canvas::text_width(13.0, s.label);
-        let x = f.r - 40.0 - w;
-        c.line((x, y - 4.0), (x + 24.0, y - 4.0), s.color, 2.0);
-        c.text(x + 30.0, y, 13.0, s.label, BLACK);
-    }
-    f.axes(&mut c, title, xlabel, ylabel);
-    c.save_png(path)
+    crate::chart::curves(
+        path,
+        &crate::chart::Curves {
+            title,
+            xlabel,
+            ylabel,
+            series,
+            markers: true,
+            log_y: false,
+        },
+    )
 }

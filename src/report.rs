@@ -51,22 +51,40 @@ impl Metrics {
     }
 }
 
-/// The unit of a metrics column, from its name.
+/// The unit of a metrics column, from its name: `s` for times, `fraction` for
+/// acceptance rates and accuracies, `nats` for losses, likelihoods, KLs, bounds, log Z,
+/// energies and free energies (an energy `E` is in nats: `p = exp(-E) / Z` at beta 1),
+/// nothing for counts, weights, widths, norms and ratios.
 pub fn unit_of(column: &str) -> &'static str {
     let c = column.to_ascii_lowercase();
+    let unitless = [
+        "weight", "beta", "ess", "sigma", "mu", "norm", "rel", "width", "step",
+    ];
     if c.contains("second") || c == "wall" || c.ends_with("_s") {
         "s"
     } else if c.contains("acc") {
         "fraction"
+    } else if unitless.iter().any(|k| c.contains(k)) && !c.contains("loss") {
+        ""
     } else if [
-        "loss", "nll", "kl", "recon", "logp", "bound", "elbo", "energy", "free",
+        "loss", "nll", "kl", "recon", "logp", "log_p", "log_z", "bound", "elbo", "energy", "free",
+        "depth", "gap",
     ]
     .iter()
     .any(|k| c.contains(k))
+        || c.starts_with("e_")
     {
         "nats"
     } else {
         ""
+    }
+}
+
+/// `column (unit)`, or the bare name for a unitless column.
+pub fn with_unit(column: &str) -> String {
+    match unit_of(column) {
+        "" => column.to_string(),
+        u => format!("{column} ({u})"),
     }
 }
 
@@ -75,6 +93,55 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A number as a table cell: integers as they are, small magnitudes in scientific
+/// notation (a residual of 3e-9 is not `0.0000`), others to 4 decimals.
+pub fn cell(v: f64) -> String {
+    if v.fract() == 0.0 || !v.is_finite() {
+        format!("{v}")
+    } else if v.abs() < 1e-3 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// The CSV file `p` as an HTML table (its last [`TABLE_ROWS`] rows) under the heading
+/// `caption`; header cells carry units ([`with_unit`]).
+fn csv_table(p: &Path, caption: &str) -> Result<String> {
+    let mut html = String::new();
+    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let Some((head, body)) = lines.split_first() else {
+        return Ok(html);
+    };
+    let shown = &body[body.len().saturating_sub(TABLE_ROWS)..];
+    let _ = writeln!(
+        html,
+        "<h3>{}{}</h3>\n<table><tr>{}</tr>",
+        esc(caption),
+        if shown.len() < body.len() {
+            format!(" (last {} of {} rows)", shown.len(), body.len())
+        } else {
+            String::new()
+        },
+        head.split(',')
+            .map(|c| format!("<th>{}</th>", esc(&with_unit(c.trim()))))
+            .collect::<String>()
+    );
+    for l in shown {
+        let cells: String = l
+            .split(',')
+            .map(|c| match c.trim().parse::<f64>() {
+                Ok(v) => format!("<td>{}</td>", cell(v)),
+                _ => format!("<td>{}</td>", esc(c.trim())),
+            })
+            .collect();
+        let _ = writeln!(html, "<tr>{cells}</tr>");
+    }
+    let _ = writeln!(html, "</table>");
+    Ok(html)
 }
 
 /// Rows of a CSV table shown in the report (the last ones).
@@ -136,8 +203,9 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
     let cfg_path = run.join("config.json");
     if cfg_path.exists() {
         let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
+        let mut v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::format(&cfg_path, format!("not JSON: {e}")))?;
+        crate::io::tidy_f32_noise(&mut v);
         let pretty = serde_json::to_string_pretty(&v).expect("json value serializes");
         let _ = write!(
             html,
@@ -166,8 +234,8 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
                     .position(|x| *x == format!("{c}_se"))
                     .map(|j| last[j]);
                 let val = match se {
-                    Some(s) if s.is_finite() => format!("{v:.4} &plusmn; {s:.4}"),
-                    _ => format!("{v:.4}"),
+                    Some(s) if s.is_finite() => format!("{} &plusmn; {}", cell(*v), cell(s)),
+                    _ => cell(*v),
                 };
                 let _ = writeln!(
                     html,
@@ -242,36 +310,7 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
         let _ = writeln!(html, "<h2>Tables</h2>");
     }
     for p in &csvs {
-        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let Some((head, body)) = lines.split_first() else {
-            continue;
-        };
-        let shown = &body[body.len().saturating_sub(TABLE_ROWS)..];
-        let _ = writeln!(
-            html,
-            "<h3>{}{}</h3>\n<table><tr>{}</tr>",
-            esc(&rel(run, p)),
-            if shown.len() < body.len() {
-                format!(" (last {} of {} rows)", shown.len(), body.len())
-            } else {
-                String::new()
-            },
-            head.split(',')
-                .map(|c| format!("<th>{}</th>", esc(c.trim())))
-                .collect::<String>()
-        );
-        for l in shown {
-            let cells: String = l
-                .split(',')
-                .map(|c| match c.trim().parse::<f64>() {
-                    Ok(v) if v.fract() != 0.0 => format!("<td>{v:.4}</td>"),
-                    _ => format!("<td>{}</td>", esc(c.trim())),
-                })
-                .collect();
-            let _ = writeln!(html, "<tr>{cells}</tr>");
-        }
-        let _ = writeln!(html, "</table>");
+        html.push_str(&csv_table(p, &rel(run, p))?);
     }
     // A check a browser can run: how many images decoded (read back by the tests).
     let _ = write!(
@@ -282,6 +321,144 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
          document.body.setAttribute('data-images-ok',ok);}});</script>\n</body></html>\n"
     );
     let out = run.join("report.html");
+    write_atomic(&out, html.as_bytes())?;
+    Ok(out)
+}
+
+/// One number of a report's summary table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Number {
+    pub quantity: String,
+    pub value: f64,
+    /// One standard error, when the number is an estimate.
+    pub se: Option<f64>,
+    pub unit: String,
+}
+
+impl Number {
+    pub fn new(quantity: impl Into<String>, value: f64, unit: impl Into<String>) -> Number {
+        Number {
+            quantity: quantity.into(),
+            value,
+            se: None,
+            unit: unit.into(),
+        }
+    }
+}
+
+/// One part of a multi-part report (the tour): the lecture's section title, what it
+/// shows, its numbers, and the folder (relative to the report) whose own report, tables
+/// and figures it links and embeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Part {
+    pub title: String,
+    pub text: String,
+    pub numbers: Vec<Number>,
+    /// Folders below the report's folder that belong to this part (`1-gibbs`, ...).
+    pub dirs: Vec<String>,
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}\
+    table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+    th{background:#f3f3f3}td.q{text-align:left}pre{background:#f7f7f7;padding:1em;overflow:auto}\
+    figure{display:inline-block;margin:1em;vertical-align:top;max-width:45%}img{max-width:100%;border:1px solid #ddd}";
+
+fn number_rows(html: &mut String, part: Option<&str>, numbers: &[Number]) {
+    for n in numbers {
+        let v = match n.se {
+            Some(s) if s.is_finite() => format!("{} &plusmn; {}", cell(n.value), cell(s)),
+            _ => cell(n.value),
+        };
+        let first = part.map_or(String::new(), |p| {
+            format!("<td class=\"q\">{}</td>", esc(p))
+        });
+        let _ = writeln!(
+            html,
+            "<tr>{first}<td class=\"q\">{}</td><td>{v}</td><td class=\"q\">{}</td></tr>",
+            esc(&n.quantity),
+            esc(&n.unit)
+        );
+    }
+}
+
+/// Write `dir/report.html` for a run made of parts (the tour): a title and `intro`, a
+/// table of every part's numbers with units, then per part its section title, text,
+/// numbers, a link to each of its folders' own `report.html`, its tables (CSV files, with
+/// units) and its figures (PNG files; not the curves, which its own report has).
+/// Returns the path.
+pub fn write_parts_report(dir: &Path, title: &str, intro: &str, parts: &[Part]) -> Result<PathBuf> {
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>{STYLE}</style></head><body>\n<h1>{t}</h1>\n<p>{}</p>\n",
+        esc(intro),
+        t = esc(title)
+    );
+    let _ = writeln!(
+        html,
+        "<h2>Final numbers</h2>\n<table id=\"final\"><tr><th>part</th><th>quantity</th><th>value</th><th>unit</th></tr>"
+    );
+    for p in parts {
+        // The part's number ("1", "2", ...) or its whole title.
+        let short = p
+            .title
+            .split_once(". ")
+            .map_or(p.title.as_str(), |(n, _)| n);
+        number_rows(&mut html, Some(short), &p.numbers);
+    }
+    let _ = writeln!(html, "</table>");
+    for p in parts {
+        let _ = writeln!(html, "<h2>{}</h2>\n<p>{}</p>", esc(&p.title), esc(&p.text));
+        if !p.numbers.is_empty() {
+            let _ = writeln!(
+                html,
+                "<table><tr><th>quantity</th><th>value</th><th>unit</th></tr>"
+            );
+            number_rows(&mut html, None, &p.numbers);
+            let _ = writeln!(html, "</table>");
+        }
+        for d in &p.dirs {
+            let sub = dir.join(d);
+            if !sub.is_dir() {
+                return Err(Error::invalid(
+                    "report part",
+                    format!("{} is not a directory", sub.display()),
+                ));
+            }
+            if sub.join("report.html").exists() {
+                let _ = writeln!(
+                    html,
+                    "<p>Full report of this part (config, curves, every figure): \
+                     <a href=\"{d}/report.html\">{d}/report.html</a></p>",
+                    d = esc(d)
+                );
+            }
+            for csv in files_with(&sub, "csv")?
+                .into_iter()
+                .filter(|c| c.file_name().is_some_and(|n| n != "metrics.csv"))
+            {
+                html.push_str(&csv_table(&csv, &rel(dir, &csv))?);
+            }
+            for png in files_with(&sub, "png")? {
+                let c = rel(dir, &png);
+                let _ = writeln!(
+                    html,
+                    "<figure><img alt=\"{c}\" src=\"{}\"><figcaption>{c}</figcaption></figure>",
+                    png_uri(&png)?,
+                    c = esc(&c)
+                );
+            }
+        }
+    }
+    let _ = write!(
+        html,
+        "\n<script>window.addEventListener('load',function(){{var im=document.images,ok=0;\
+         for(var i=0;i<im.length;i++){{if(im[i].complete&&im[i].naturalWidth>0)ok++;}}\
+         document.body.setAttribute('data-images',im.length);\
+         document.body.setAttribute('data-images-ok',ok);}});</script>\n</body></html>\n"
+    );
+    let out = dir.join("report.html");
     write_atomic(&out, html.as_bytes())?;
     Ok(out)
 }

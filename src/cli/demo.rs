@@ -10,6 +10,7 @@ use ebm::models::vae::{Vae, VaeConfig};
 use ebm::nn::optim::OptimConfig;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
@@ -20,11 +21,18 @@ pub struct DemoArgs {
     /// Passes over the embedded digits (about 26 nats/digit test loss after 20).
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
+    /// Output folder: metrics.csv (losses in nats per digit), curves and report.html.
+    /// Without it, the table is printed only.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 impl Default for DemoArgs {
     fn default() -> Self {
-        DemoArgs { epochs: 20 }
+        DemoArgs {
+            epochs: 20,
+            out: None,
+        }
     }
 }
 
@@ -51,6 +59,7 @@ pub fn run(a: &DemoArgs, seed: u64) -> ebm::Result<()> {
         "{:>5} {:>12} {:>12} {:>10} {:>8}",
         "epoch", "train loss", "test loss", "test KL", "seconds"
     );
+    let mut csv = String::from("epoch,seconds,train_loss,test_loss,test_kl\n");
     for e in 1..=a.epochs {
         let t = Instant::now();
         let l = vae.train_epoch(train.images.view(), 128, &mut rng, opt.as_mut())?;
@@ -62,6 +71,17 @@ pub fn run(a: &DemoArgs, seed: u64) -> ebm::Result<()> {
             tl.per_row(),
             tl.kl / tl.n as f64
         );
+        csv.push_str(&format!(
+            "{e},{secs:.4},{},{},{}\n",
+            l.per_row(),
+            tl.per_row(),
+            tl.kl / tl.n as f64
+        ));
+    }
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| ebm::Error::io(out, e))?;
+        ebm::io::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+        println!("report: {}", ebm::report::write_report(out)?.display());
     }
     Ok(())
 }

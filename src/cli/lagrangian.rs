@@ -21,6 +21,10 @@ pub struct LagrangianArgs {
     /// Rows of the batch.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// Output folder: modules.csv, residuals.csv and report.html. Without it, the tables
+    /// are printed only.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 fn l2(a: &Array2<f32>) -> f64 {
@@ -53,6 +57,7 @@ pub fn run(a: &LagrangianArgs, seed: u64) -> ebm::Result<()> {
         "{:>3} {:>10} {:>6} {:>12} {:>14} {:>16}",
         "k", "module", "width", "||z_k||", "||lambda_k||", "FD check (rel)"
     );
+    let mut modules = String::from("k,module,width,z_norm,lambda_norm,fd_rel_error\n");
     for k in 0..=chain.len() {
         // Finite-difference check of one entry of lambda_k: -dC/dz_k[0, 0].
         let h = 1e-2f32;
@@ -82,6 +87,13 @@ pub fn run(a: &LagrangianArgs, seed: u64) -> ebm::Result<()> {
             l2(&sol.lambda[k]),
             (lam - fd).abs() / fd.abs().max(1e-3)
         );
+        modules.push_str(&format!(
+            "{k},{name},{},{},{},{:e}\n",
+            sol.z[k].ncols(),
+            l2(&sol.z[k]),
+            l2(&sol.lambda[k]),
+            (lam - fd).abs() / fd.abs().max(1e-3)
+        ));
     }
     let r = residuals(&chain, &sol, y.view(), &cost);
     println!(
@@ -95,5 +107,15 @@ pub fn run(a: &LagrangianArgs, seed: u64) -> ebm::Result<()> {
         "with z_2 moved off the forward solution by 0.05: lambda {:.2e}, z {:.2e}, w {:.2e}",
         r2.lambda, r2.z, r2.w
     );
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| ebm::Error::io(out, e))?;
+        ebm::io::write_atomic(&out.join("modules.csv"), modules.as_bytes())?;
+        let res = format!(
+            "states,lambda_residual,z_residual,w_residual\nforward solution,{:e},{:e},{:e}\nz_2 moved by 0.05,{:e},{:e},{:e}\n",
+            r.lambda, r.z, r.w, r2.lambda, r2.z, r2.w
+        );
+        ebm::io::write_atomic(&out.join("residuals.csv"), res.as_bytes())?;
+        println!("report: {}", ebm::report::write_report(out)?.display());
+    }
     Ok(())
 }

@@ -247,10 +247,7 @@ fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
         "model": "toy-ebm", "dataset": t.data().name(), "seed": t.seed(),
         "energy": &t.trainer().energy.spec, "training": &t.trainer().cfg, "run": t.run_config(),
     });
-    ebm::io::write_atomic(
-        &out.join("config.json"),
-        &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
-    )
+    ebm::io::write_atomic(&out.join("config.json"), &ebm::io::config_json(&resolved))
 }
 
 /// The run saved in `dir` (with --updates, extended); returns it and the saved
@@ -352,6 +349,7 @@ fn figures(out: &Path, data: &ToyData, r: &mut ebm::toy_ebm::ToyRun) -> Result<(
     ebm::plot::heatmap(
         &out.join("density.png"),
         &format!("{}: exp(-E)/Z, beta 1", data.name()),
+        "density exp(-E(y))/Z",
         xr,
         yr,
         &dens,
@@ -360,6 +358,7 @@ fn figures(out: &Path, data: &ToyData, r: &mut ebm::toy_ebm::ToyRun) -> Result<(
     ebm::plot::heatmap(
         &out.join("energy.png"),
         &format!("{}: energy E(y)", data.name()),
+        "-E(y) (higher is likelier)",
         xr,
         yr,
         &g.mapv(|v| -v),
@@ -455,6 +454,8 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         "| run | update | well depth | train NLL | test NLL |\n|---|---|---|---|---|\n",
     );
     let mut curves = Vec::new();
+    let mut csv = String::from("run,step,well_depth,train_nll,test_nll\n");
+    let mut configs = serde_json::Map::new();
     for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 0.1, 1e-3)] {
         let spec = MlpSpec {
             in_dim: 2,
@@ -484,6 +485,10 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
             lr_decay_at: vec![],
             ..ToyRunConfig::default()
         };
+        configs.insert(
+            name.into(),
+            serde_json::json!({"energy": &spec, "training": &cfg, "run": &run}),
+        );
         let r = train(&data, spec, cfg, &run, seed, |p| {
             println!(
                 "{name:>14}: step {:>5}  well depth {:>7.2}  train NLL {:>8.3}  test NLL {:>8.3}",
@@ -491,6 +496,10 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
             )
         })?;
         for p in &r.curve {
+            csv.push_str(&format!(
+                "{name},{},{},{},{}\n",
+                p.step, p.well_depth, p.train_nll, p.test_nll
+            ));
             table.push_str(&format!(
                 "| {name} | {} | {:.2} | {:.3} | {:.3} |\n",
                 p.step, p.well_depth, p.train_nll, p.test_nll
@@ -508,6 +517,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         ebm::plot::heatmap(
             &a.out.join(format!("density_{name}.png")),
             &format!("{name}: exp(-E)/Z on {} training points", a.train_size),
+            "sqrt(density) (square-root scale)",
             (b.0[0], b.1[0]),
             (b.0[1], b.1[1]),
             &dens.mapv(|v| v.sqrt()),
@@ -536,6 +546,13 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         )?;
     }
     ebm::io::write_atomic(&a.out.join("canyon.md"), table.as_bytes())?;
+    ebm::io::write_atomic(&a.out.join("canyon.csv"), csv.as_bytes())?;
+    let config = serde_json::json!({
+        "model": "toy-ebm canyon", "dataset": data.name(), "seed": seed,
+        "train_size": a.train_size, "updates": a.updates, "runs": configs,
+    });
+    ebm::io::write_atomic(&a.out.join("config.json"), &ebm::io::config_json(&config))?;
     println!("table: {}", a.out.join("canyon.md").display());
+    println!("report: {}", ebm::report::write_report(&a.out)?.display());
     Ok(())
 }

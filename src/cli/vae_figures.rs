@@ -82,5 +82,6 @@ pub fn fuzzy_balls(a: &FuzzyBallsArgs, seed: u64) -> Result<()> {
         );
     })?;
     println!("picture: {}", done.picture.display());
+    println!("report: {}", ebm::report::write_report(&a.out)?.display());
     Ok(())
 }

@@ -46,8 +46,7 @@ pub fn save(path: &Path, model: &dyn Parameters, config: &serde_json::Value) -> 
     let bytes = safetensors::tensor::serialize(views, Some(meta))
         .map_err(|e| Error::format(path, format!("cannot serialize: {e}")))?;
     write_atomic(path, &bytes)?;
-    let pretty = serde_json::to_vec_pretty(config).expect("json value serializes");
-    write_atomic(&config_path(path), &pretty)
+    write_atomic(&config_path(path), &crate::io::config_json(config))
 }
 
 /// Load every parameter of `model` from `path`; returns the saved config (`null` if

@@ -101,12 +101,9 @@ impl RunDir {
         self.dir.join(name)
     }
 
-    /// Write `config.json` (pretty JSON, atomically).
+    /// Write `config.json` (pretty JSON without `f32` noise, atomically).
     pub fn write_config(&self, config: &serde_json::Value) -> Result<()> {
-        write_atomic(
-            &self.join("config.json"),
-            &serde_json::to_vec_pretty(config).expect("JSON values serialize"),
-        )
+        write_atomic(&self.join("config.json"), &crate::io::config_json(config))
     }
 
     /// Read `config.json` (what a resume starts from).

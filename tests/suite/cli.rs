@@ -77,6 +77,80 @@ fn the_main_job_tour_writes_a_report_naming_every_figure() {
         );
     }
     assert!(html.contains("3-fuzzy-balls/fuzzy_balls.csv"));
+    // The lecture's section titles, each part's numbers with units, links to the parts.
+    for title in [
+        "<h2>1. Energies to probabilities",
+        "<h2>2. Maximum likelihood as a contrastive method",
+        "<h2>3. Latent variables",
+        "<h2>4. Backprop as Lagrangian optimization",
+        "<h2>Final numbers",
+    ] {
+        assert!(html.contains(title), "{title} missing");
+    }
+    for part in [
+        "1-gibbs",
+        "2-toy-8gaussians",
+        "3-vae",
+        "3-fuzzy-balls",
+        "4-lagrangian",
+    ] {
+        assert!(
+            html.contains(&format!("href=\"{part}/report.html\"")),
+            "no link to {part}"
+        );
+        assert!(out.join(part).join("report.html").exists(), "{part}");
+    }
+    // The KL the report shows is the toy run's last KL (to its 4 decimals), in nats.
+    let m = std::fs::read_to_string(out.join("2-toy-8gaussians/metrics.csv")).unwrap();
+    let head: Vec<&str> = m.lines().next().unwrap().split(',').collect();
+    let last: Vec<&str> = m.lines().last().unwrap().split(',').collect();
+    let kl: f64 = last[head.iter().position(|c| *c == "kl").unwrap()]
+        .parse()
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            "KL(p_data || p_model)</td><td>{kl:.4}</td><td class=\"q\">nats"
+        )),
+        "KL {kl:.4} nats not in the summary"
+    );
+    // Units on table columns; a weight has none.
+    assert!(html.contains("<th>test_loss (nats)</th>") && html.contains("<th>kl_weight</th>"));
+    assert!(html.contains("<th>log_z_quadrature (nats)</th>"));
+    // Configs without f32 noise: Adam's beta1 of 0.9 (an f32) prints as 0.9.
+    let cfg = std::fs::read_to_string(out.join("2-toy-8gaussians/config.json")).unwrap();
+    assert!(cfg.contains("\"beta1\": 0.9,"), "{cfg}");
+    assert!(!cfg.contains("0.89999"), "{cfg}");
+}
+
+#[test]
+fn the_canyon_run_gets_a_report_with_its_table_and_config() {
+    let d = tmpdir("canyon");
+    let out = d.join("canyon");
+    let o = ebm(&[
+        "--threads",
+        "1",
+        "canyon",
+        "--updates",
+        "40",
+        "--train-size",
+        "32",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        stdout.trim_end().ends_with("canyon/report.html"),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<h3>canyon.csv</h3>"));
+    assert!(
+        html.contains("<th>well_depth (nats)</th>") && html.contains("<th>test_nll (nats)</th>")
+    );
+    assert!(html.contains("<td>unregularized</td>") && html.contains("<td>regularized</td>"));
+    assert!(html.contains("id=\"config\"") && html.contains("&quot;train_size&quot;: 32"));
+    assert!(html.contains("density_unregularized.png"));
 }
 
 #[test]

@@ -31,7 +31,7 @@ fn line_plot_and_heatmap_write_non_blank_pngs() {
     // Heatmap: both ends of the colormap appear.
     let g = Array2::from_shape_fn((50, 60), |(i, j)| (i * j) as f64);
     let p = dir.join("heat.png");
-    heatmap(&p, "i j", (0.0, 1.0), (0.0, 1.0), &g).unwrap();
+    heatmap(&p, "i j", "i + j", (0.0, 1.0), (0.0, 1.0), &g).unwrap();
     let (_, _, px) = decode(&p);
     for end in [viridis(0.0), viridis(1.0)] {
         assert!(px.chunks(3).any(|c| c == end), "{end:?} missing");
@@ -344,4 +344,125 @@ fn errorbar_plot_draws_bars_and_single_points() {
     )
     .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The numbers an SVG figure prints as text (tick labels among them).
+fn svg_numbers(svg: &str) -> Vec<f64> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = t.split_once('>')?.1.split_once("</text>")?.0;
+            body.trim().parse::<f64>().ok()
+        })
+        .collect()
+}
+
+/// Whether `v` is k * (1, 2 or 5) * 10^e for an integer k: a round tick.
+fn round_tick(v: f64) -> bool {
+    if v == 0.0 {
+        return true;
+    }
+    (-6..7).any(|e| {
+        [1.0, 2.0, 5.0].iter().any(|m| {
+            let step = m * 10f64.powi(e);
+            let k = v / step;
+            (k - k.round()).abs() < 1e-6 && k.round().abs() <= 10.0
+        })
+    })
+}
+
+#[test]
+fn svg_figures_have_round_ticks_and_a_log_axis_says_so() {
+    let xs: Vec<f64> = (0..50).map(|i| 0.137 + i as f64 * 0.1613).collect();
+    let ys: Vec<f64> = xs.iter().map(|x| 3.3 + (x * 1.7).sin() * 0.41).collect();
+    let p = tmp("ticks").join("f.svg");
+    line_plot(&p, "ticks", "x", "y", &xs, &ys).unwrap();
+    let svg = std::fs::read_to_string(&p).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.contains("<svg"),
+        "not an SVG"
+    );
+    let nums = svg_numbers(&svg);
+    assert!(nums.len() >= 6, "tick labels: {nums:?}");
+    for v in &nums {
+        assert!(round_tick(*v), "tick {v} is not round ({nums:?})");
+    }
+    // The same check sees a tick at the data's raw end points (what the old axes drew).
+    assert!(!round_tick(0.137 + 49.0 * 0.1613));
+    // A log axis: its label says so; zero or negative values are refused.
+    let series = [Series {
+        label: "loss",
+        x: &xs,
+        y: &ys,
+        err: None,
+        color: BLUE,
+    }];
+    let c = ebm::chart::Curves {
+        title: "log",
+        xlabel: "x",
+        ylabel: "nats",
+        series: &series,
+        markers: true,
+        log_y: true,
+    };
+    let q = tmp("log").join("f.svg");
+    ebm::chart::curves(&q, &c).unwrap();
+    assert!(
+        std::fs::read_to_string(&q)
+            .unwrap()
+            .contains("nats (log scale)")
+    );
+    let neg: Vec<f64> = ys.iter().map(|y| y - 4.0).collect();
+    let series = [Series {
+        y: &neg,
+        ..series[0]
+    }];
+    let e = ebm::chart::curves(
+        &q,
+        &ebm::chart::Curves {
+            series: &series,
+            ..c
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("logarithmic"), "{e}");
+    // A heatmap's colour bar carries its label.
+    let g = ndarray::Array2::from_shape_fn((8, 8), |(i, j)| (i * j) as f64 + 0.5);
+    let h = tmp("heat").join("f.svg");
+    heatmap(&h, "heat", "sqrt(density)", (-1.3, 2.9), (0.0, 1.0), &g).unwrap();
+    let svg = std::fs::read_to_string(&h).unwrap();
+    assert!(svg.contains("sqrt(density)"));
+    for v in svg_numbers(&svg) {
+        assert!(round_tick(v), "heatmap tick {v}");
+    }
+}
+
+#[test]
+fn nice_ticks_are_round_inside_and_few() {
+    let mut rng = 12345u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for _ in 0..2000 {
+        let scale = 10f64.powf(next() * 12.0 - 6.0);
+        let lo = (next() - 0.5) * 10.0 * scale;
+        let hi = lo + (0.01 + next()) * scale;
+        let t = ebm::plot::nice_ticks(lo, hi);
+        assert!((2..=8).contains(&t.len()), "{lo} {hi}: {t:?}");
+        for v in &t {
+            assert!(
+                *v >= lo - 1e-12 * scale && *v <= hi + 1e-12 * scale,
+                "{v} outside"
+            );
+        }
+        let step = t[1] - t[0];
+        let m = step / 10f64.powf(step.log10().floor());
+        assert!(
+            [1.0, 2.0, 5.0, 10.0].iter().any(|r| (m - r).abs() < 1e-6),
+            "{lo} {hi}: step {step}"
+        );
+    }
 }

@@ -203,3 +203,48 @@ fn the_report_loads_in_headless_chromium_with_every_figure_rendered() {
     assert!(colors.len() > 50, "screenshot has {} colors", colors.len());
     assert!(dark > 1000, "screenshot nearly blank ({dark} dark pixels)");
 }
+
+#[test]
+fn units_follow_column_names() {
+    use ebm::report::{cell, unit_of, with_unit};
+    for (c, u) in [
+        ("test_nll", "nats"),
+        ("kl", "nats"),
+        ("log_z_importance", "nats"),
+        ("free_energy", "nats"),
+        ("well_depth", "nats"),
+        ("e_data", "nats"),
+        ("seconds", "s"),
+        ("acceptance", "fraction"),
+        ("kl_weight", ""),
+        ("is_ess_fraction", ""),
+        ("mean_sigma", ""),
+        ("step", ""),
+    ] {
+        assert_eq!(unit_of(c), u, "{c}");
+    }
+    assert_eq!(with_unit("test_loss"), "test_loss (nats)");
+    assert_eq!(with_unit("epoch"), "epoch");
+    // A tiny residual is not printed as 0.0000; integers stay integers.
+    assert_eq!(cell(3.1e-9), "3.10e-9");
+    assert_eq!(cell(12.0), "12");
+    assert_eq!(cell(0.123456), "0.1235");
+}
+
+#[test]
+fn f32_noise_is_tidied_and_reads_back_bit_for_bit() {
+    let mut v = serde_json::json!({"a": 0.9f32, "b": [1e-3f32, 0.02f64], "n": 7, "c": 0.1f64});
+    assert_eq!(v["a"].as_f64(), Some(0.8999999761581421));
+    ebm::io::tidy_f32_noise(&mut v);
+    assert_eq!(v["a"].as_f64(), Some(0.9));
+    assert_eq!(v["b"][0].as_f64(), Some(0.001));
+    // f32 fields read back the same f32; f64 values that were not f32 are untouched.
+    assert_eq!(v["a"].as_f64().unwrap() as f32, 0.9f32);
+    assert_eq!(v["b"][0].as_f64().unwrap() as f32, 1e-3f32);
+    assert_eq!(v["b"][1].as_f64(), Some(0.02));
+    assert_eq!(v["c"].as_f64(), Some(0.1));
+    assert_eq!(v["n"].as_u64(), Some(7));
+    let text =
+        String::from_utf8(ebm::io::config_json(&serde_json::json!({"lr": 1e-3f32}))).unwrap();
+    assert!(text.contains("\"lr\": 0.001"), "{text}");
+}
