@@ -263,6 +263,12 @@ impl ContrastiveTrainer {
     pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
         let grid = cfg.negatives == Negatives::Grid;
         cfg.optim.validate()?;
+        if !(cfg.energy_l2.is_finite() && cfg.energy_l2 >= 0.0) {
+            return Err(Error::invalid(
+                "energy_l2",
+                format!("{} (must be finite and >= 0)", cfg.energy_l2),
+            ));
+        }
         if cfg.mcmc_steps > MAX_MCMC_STEPS {
             return Err(Error::invalid(
                 "langevin_steps",

@@ -30,16 +30,16 @@ pub enum BenchCmd {
     after_help = "Example:\n  ebm --threads 2 bench contrastive --repeat 3   # one JSON line per repeat: seconds for 200 updates (BENCHMARKS.md: 2.4-2.6x PyTorch)"
 )]
 pub struct ContrastiveArgs {
-    /// Contrastive updates timed.
+    /// Contrastive updates timed; >= 0.
     #[arg(long, default_value_t = 200)]
     pub updates: usize,
-    /// Data and negative batch per update.
+    /// Data and negative batch per update; >= 1.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    /// Langevin steps per update.
+    /// Langevin steps per update; >= 1.
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
-    /// Timed repetitions (one JSON line each).
+    /// Timed repetitions (one JSON line each); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -49,13 +49,13 @@ pub struct ContrastiveArgs {
     after_help = "Example:\n  ebm --threads 1 bench mala --repeat 3          # one JSON line per repeat: seconds for 500 MALA steps of 4,096 chains on T5"
 )]
 pub struct MalaArgs {
-    /// HMC chains.
+    /// MALA chains; >= 1.
     #[arg(long, default_value_t = 4096)]
     pub chains: usize,
-    /// MALA steps timed.
+    /// MALA steps timed; >= 0.
     #[arg(long, default_value_t = 500)]
     pub steps: usize,
-    /// Timed repetitions (one JSON line each).
+    /// Timed repetitions (one JSON line each); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -65,22 +65,22 @@ pub struct MalaArgs {
     after_help = "Example:\n  ebm bench hmc --repeat 3                       # one JSON line per repeat: minimum bulk ESS per gradient on T1 (about 0.05 over the draws)"
 )]
 pub struct HmcArgs {
-    /// HMC chains.
+    /// HMC chains; >= 1.
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
     /// Leapfrog steps per transition, 1..=1024.
     #[arg(long, default_value_t = 10)]
     pub leapfrog: usize,
-    /// Warm-up transitions (step size and mass adapted).
+    /// Warm-up transitions (step size and mass adapted); >= 0.
     #[arg(long, default_value_t = 1000)]
     pub warmup: usize,
     /// Kept draws per chain (ESS per gradient is computed on them).
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
-    /// Relative step-size jitter per chain and transition.
+    /// Relative step-size jitter per chain and transition; in [0, 1).
     #[arg(long, default_value_t = 0.5)]
     pub jitter: f64,
-    /// Timed repetitions (one JSON line each).
+    /// Timed repetitions (one JSON line each); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -90,22 +90,22 @@ pub struct HmcArgs {
     after_help = "Example:\n  ebm bench ais                                  # one JSON line: AIS log Z of a 100-d quadratic and its error against the closed form (-0.57 nats, standard error 0.22, at the defaults)"
 )]
 pub struct AisArgs {
-    /// Dimension of the ill-conditioned quadratic energy.
+    /// Dimension of the ill-conditioned quadratic energy; >= 1.
     #[arg(long, default_value_t = 100)]
     pub dim: usize,
-    /// Intermediate distributions (intervals of the sigmoid schedule).
+    /// Intermediate distributions (intervals of the sigmoid schedule); >= 1.
     #[arg(long, default_value_t = 1000)]
     pub temps: usize,
-    /// Independent AIS runs (the estimate averages their weights).
+    /// Independent AIS runs (the estimate averages their weights); >= 2.
     #[arg(long, default_value_t = 256)]
     pub runs: usize,
-    /// Standard deviation of the base N(0, b^2 I).
+    /// Standard deviation of the base N(0, b^2 I); > 0.
     #[arg(long, default_value_t = ebm::bench::AIS_BASE_STD)]
     pub base_std: f64,
-    /// Initial MALA step size (adapted toward 57% acceptance after each temperature).
+    /// Initial MALA step size (adapted toward 57% acceptance after each temperature); > 0.
     #[arg(long, default_value_t = ebm::bench::AIS_STEP_SIZE)]
     pub step_size: f64,
-    /// Repeat the run this many times (one JSON line each, same seed).
+    /// Repeat the run this many times (one JSON line each, same seed); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -118,7 +118,7 @@ pub struct VaeBenchArgs {
     /// MNIST directory (IDX files, gzip or not).
     #[arg(long, default_value = "../shared/data/mnist")]
     pub data: PathBuf,
-    /// Epochs timed (the first includes warm-up of caches).
+    /// Epochs timed (the first includes warm-up of caches); >= 1.
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
 }
@@ -128,16 +128,16 @@ pub struct VaeBenchArgs {
     after_help = "Example:\n  ebm --threads 1 bench langevin --repeat 3      # one JSON line per repeat: seconds for 200 steps of 4,096 chains (0.34 s in BENCHMARKS.md)"
 )]
 pub struct LangevinArgs {
-    /// HMC chains.
+    /// Chains, each a Langevin trajectory; >= 1.
     #[arg(long, default_value_t = 4096)]
     pub chains: usize,
-    /// Langevin steps timed.
+    /// Langevin steps timed; >= 0.
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
-    /// Chains per tile: each thread runs the whole fprop/bprop on one tile at a time.
+    /// Chains per tile: each thread runs the whole fprop/bprop on one tile at a time; >= 1.
     #[arg(long, default_value_t = 256)]
     pub tile: usize,
-    /// Repeat the run this many times (one JSON line each).
+    /// Repeat the run this many times (one JSON line each); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
 }
@@ -184,6 +184,15 @@ pub fn run(cmd: BenchCmd, seed: u64) -> ebm::Result<()> {
             }
         }
         BenchCmd::Hmc(a) => {
+            if !(0.0..1.0).contains(&a.jitter) {
+                return Err(ebm::Error::invalid(
+                    "--jitter",
+                    format!(
+                        "{} (must be in [0, 1): a relative step-size spread)",
+                        a.jitter
+                    ),
+                ));
+            }
             for _ in 0..a.repeat.max(1) {
                 let r =
                     ebm::bench::hmc_t1(a.chains, a.leapfrog, a.warmup, a.draws, a.jitter, seed)?;

@@ -29,22 +29,22 @@ pub struct TrainClassifierArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Passes over the training set.
+    /// Passes over the training set; >= 1.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Hidden widths of the MLP, comma-separated.
+    /// Hidden widths of the MLP, comma-separated; each >= 1.
     #[arg(long, value_delimiter = ',', default_value = "512,512")]
     pub hidden: Vec<usize>,
-    /// Inverse temperature of `P(y|x) ~ exp(-beta E(x, y))`.
+    /// Inverse temperature of `P(y|x) ~ exp(-beta E(x, y))`; > 0.
     #[arg(long, default_value_t = 1.0)]
     pub beta: f32,
-    /// Adam's learning rate.
+    /// Adam's learning rate; > 0.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
-    /// Multiply the learning rate by this after every epoch.
+    /// Multiply the learning rate by this after every epoch; > 0.
     #[arg(long, default_value_t = 1.0)]
     pub lr_decay: f32,
-    /// Images per update.
+    /// Images per update; >= 1.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.

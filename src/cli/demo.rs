@@ -18,7 +18,7 @@ use std::time::Instant;
     after_help = "Example:\n  ebm demo            # the VAE on the embedded digits: test loss about 26 nats/digit after 20 epochs"
 )]
 pub struct DemoArgs {
-    /// Passes over the embedded digits (about 26 nats/digit test loss after 20).
+    /// Passes over the embedded digits (about 26 nats/digit test loss after 20); >= 0.
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Output folder: metrics.csv (losses in nats per digit), curves and report.html.

@@ -32,10 +32,10 @@ pub struct GibbsArgs {
     /// The energy.
     #[arg(long, value_enum, default_value = "double-well")]
     pub energy: Builtin,
-    /// Inverse temperatures, comma-separated.
+    /// Inverse temperatures, comma-separated; each > 0, finite.
     #[arg(long, value_delimiter = ',', default_value = "0.1,0.5,1,2,10")]
     pub betas: Vec<f64>,
-    /// Importance samples per beta.
+    /// Importance samples per beta; >= 2.
     #[arg(long, default_value_t = 100_000)]
     pub samples: usize,
     /// Folder for the PNG of P_beta(y) at each beta.

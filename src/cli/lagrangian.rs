@@ -18,7 +18,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
     after_help = "Example:\n  ebm lagrangian      # multipliers match finite differences; stationarity residuals below 1e-5 at the forward solution"
 )]
 pub struct LagrangianArgs {
-    /// Rows of the batch.
+    /// Rows of the batch; >= 1; 0 counts as 1, more than the 1,797 digits as all of them.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
     /// Output folder: modules.csv, residuals.csv and report.html. Without it, the tables

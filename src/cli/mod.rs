@@ -32,14 +32,14 @@ pub struct Cli {
     /// at most 4 per core.
     #[arg(long, global = true, default_value_t = 0)]
     pub threads: usize,
-    /// Random seed (every run is reproducible from it on a given machine and thread count).
+    /// Random seed (every run is reproducible from it on a given machine and thread count); >= 0 (any 64-bit unsigned integer).
     #[arg(long, global = true, default_value_t = 0)]
     pub seed: u64,
     /// No progress bars or progress lines (they go to stderr; stdout is unchanged).
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Largest payload an IDX data file may promise in its header (e.g. 512M, 2G): a
-    /// guard against corrupt files and gzip bombs; MNIST's largest file is 45 MiB.
+    /// guard against corrupt files and gzip bombs; MNIST's largest file is 45 MiB; at least 1 byte; 0 refuses every IDX file.
     #[arg(long, global = true, default_value = "512M", value_parser = parse_size)]
     pub max_data: u64,
     /// Read options from a TOML file: the subcommand's long options as keys (with `_` or
@@ -195,5 +195,64 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),
         Some(Command::FuzzyBalls(a)) => vae_figures::fuzzy_balls(&a, cli.seed),
         Some(Command::Report(a)) => report::run(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use std::any::TypeId;
+
+    /// Words that state a valid range in a flag's help.
+    const RANGE: &[&str] = &[
+        ">= ", "> 0", "<= ", "< 1", "at most", "at least", "in [", "in (", "1..=", "0 means",
+        "0 (", "positive", "between",
+    ];
+
+    fn numeric(a: &clap::Arg) -> bool {
+        let t = a.get_value_parser().type_id();
+        [
+            TypeId::of::<usize>(),
+            TypeId::of::<u64>(),
+            TypeId::of::<u32>(),
+            TypeId::of::<i64>(),
+            TypeId::of::<f32>(),
+            TypeId::of::<f64>(),
+        ]
+        .iter()
+        .any(|id| t == *id)
+    }
+
+    fn walk(c: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in c.get_arguments() {
+            if !a.get_action().takes_values() || !numeric(a) {
+                continue;
+            }
+            let help = a
+                .get_long_help()
+                .or(a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !RANGE.iter().any(|w| help.contains(w)) {
+                missing.push(format!("{path} --{}: {help}", a.get_id()));
+            }
+        }
+        for s in c.get_subcommands() {
+            walk(s, &format!("{path} {}", s.get_name()), missing);
+        }
+    }
+
+    /// Every numeric flag of every subcommand states its valid range in `--help` (issue
+    /// 15 item 8); the checks themselves live in each config's `validate`.
+    #[test]
+    fn every_numeric_flag_documents_its_range() {
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "ebm", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "{} numeric flags without a range in --help:\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
     }
 }

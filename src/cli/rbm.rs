@@ -32,7 +32,7 @@ pub struct TrainRbmArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Hidden units.
+    /// Hidden units; >= 1.
     #[arg(long, default_value_t = 16)]
     pub hidden: usize,
     /// Model term of the gradient: cd (chains start at the batch) or pcd (persistent).
@@ -42,7 +42,7 @@ pub struct TrainRbmArgs {
     #[arg(long, default_value_t = 1)]
     pub k: usize,
     /// Grow k by one every E epochs, from 1 up to --k (as public copies of Salakhutdinov's
-    /// RBM code do for CD-25; 0: k from the start).
+    /// RBM code do for CD-25; 0: k from the start); >= 0.
     #[arg(long, default_value_t = 0)]
     pub k_ramp: usize,
     /// Divide the learning rate by the current k.
@@ -53,31 +53,31 @@ pub struct TrainRbmArgs {
     /// the fixed draw.
     #[arg(long, default_value = "once")]
     pub binarize: String,
-    /// PCD fantasy particles.
+    /// PCD fantasy particles; >= 1 with --sampler pcd.
     #[arg(long, default_value_t = 100)]
     pub chains: usize,
-    /// Passes over the training set (with --resume: the total, extending the run).
+    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Images per update.
+    /// Images per update; >= 1.
     #[arg(long, default_value_t = 20)]
     pub batch: usize,
-    /// Learning rate at the first epoch, decayed linearly to --lr-final.
+    /// Learning rate at the first epoch, decayed linearly to --lr-final; >= 0, finite.
     #[arg(long, default_value_t = 0.1)]
     pub lr: f32,
-    /// Learning rate at the last epoch (linear decay from --lr).
+    /// Learning rate at the last epoch (linear decay from --lr); >= 0, finite.
     #[arg(long, default_value_t = 0.01)]
     pub lr_final: f32,
-    /// L2 penalty on the weights.
+    /// L2 penalty on the weights; >= 0, finite.
     #[arg(long, default_value_t = 2e-4)]
     pub weight_decay: f32,
-    /// Momentum of the parameter updates for the first --momentum-switch epochs.
+    /// Momentum of the parameter updates for the first --momentum-switch epochs; in [0, 1).
     #[arg(long, default_value_t = 0.5)]
     pub momentum: f32,
-    /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9).
+    /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9); in [0, 1).
     #[arg(long, default_value_t = 0.9)]
     pub momentum_final: f32,
-    /// Epoch at which --momentum gives way to --momentum-final.
+    /// Epoch at which --momentum gives way to --momentum-final; >= 0.
     #[arg(long, default_value_t = 5)]
     pub momentum_switch: usize,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
@@ -92,7 +92,7 @@ pub struct TrainRbmArgs {
     /// epoch, checkpoints and exits.
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Keep the models of the last N epochs in DIR/checkpoints/ (0: none).
+    /// Keep the models of the last N epochs in DIR/checkpoints/ (0: none); >= 0.
     #[arg(long, default_value_t = 3)]
     pub keep: usize,
     /// Continue the run in this folder (written by --run): its model, momentum
@@ -105,16 +105,16 @@ pub struct TrainRbmArgs {
     #[arg(long, default_value_t = 1000)]
     pub sample_sweeps: usize,
     /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
-    /// average log-probability (needs --run).
+    /// average log-probability (needs --run); >= 1.
     #[arg(long)]
     pub ais_every: Option<usize>,
-    /// AIS runs per curve point.
+    /// AIS runs per curve point; >= 2.
     #[arg(long, default_value_t = 100)]
     pub ais_runs: usize,
-    /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`).
+    /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`); >= 2.
     #[arg(long, default_value_t = 1000)]
     pub ais_betas: usize,
-    /// Stop after this epoch as if interrupted (tests of --resume).
+    /// Stop after this epoch as if interrupted (tests of --resume); >= 0.
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
 }
@@ -489,7 +489,7 @@ pub struct EvalRbmArgs {
     /// pass the training run's --seed).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Independent AIS runs (particles).
+    /// Independent AIS runs (particles); >= 2.
     #[arg(long, default_value_t = 100)]
     pub ais_runs: usize,
     /// Intermediate distributions; 14500 follows Salakhutdinov and Murray's schedule

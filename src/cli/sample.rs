@@ -50,7 +50,7 @@ pub struct SampleArgs {
     /// Transition kernel: mh, ula, mala, hmc or nuts (any case).
     #[arg(long, value_enum, default_value = "hmc")]
     pub kernel: KernelKind,
-    /// Independent chains (R-hat compares them; 4 or more).
+    /// Independent chains (R-hat compares them; 4 or more); >= 1.
     #[arg(long, default_value_t = 4)]
     pub chains: usize,
     /// Warm-up transitions per chain (adaptation; not kept).
@@ -59,19 +59,19 @@ pub struct SampleArgs {
     /// Kept draws per chain (after --thin).
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
-    /// Keep every N-th transition (NUTS keeps every one).
+    /// Keep every N-th transition (NUTS keeps every one); >= 1; 0 counts as 1.
     #[arg(long, default_value_t = 1)]
     pub thin: usize,
-    /// Initial step size (adapted during warm-up except for ULA).
+    /// Initial step size (adapted during warm-up except for ULA); > 0, finite.
     #[arg(long, default_value_t = 0.1)]
     pub step_size: f64,
     /// Leapfrog steps per HMC transition, 1..=1024.
     #[arg(long, default_value_t = 10)]
     pub leapfrog: usize,
-    /// Inverse temperature: the chains sample exp(-beta E).
+    /// Inverse temperature: the chains sample exp(-beta E); > 0, finite.
     #[arg(long, default_value_t = 1.0)]
     pub beta: f64,
-    /// Chains start from N(0, s^2 I).
+    /// Chains start from N(0, s^2 I); > 0.
     #[arg(long, default_value_t = 1.0)]
     pub init_scale: f64,
     /// Folder for draws, summary and figure.
@@ -80,7 +80,7 @@ pub struct SampleArgs {
     /// Draws file: npy (float64 [chains, draws, dim]) or csv.
     #[arg(long, value_enum, default_value = "npy")]
     pub format: Format,
-    /// Rows of the printed table (all rows go to summary.txt).
+    /// Rows of the printed table (all rows go to summary.txt); >= 0.
     #[arg(long, default_value_t = 12)]
     pub show: usize,
     /// NUTS only: target acceptance of the step-size adaptation, in (0, 1) (raise it,

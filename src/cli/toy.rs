@@ -27,7 +27,7 @@ pub struct TrainToyArgs {
     #[arg(long, default_value = "8gaussians")]
     pub dataset: String,
     /// Updates in all [default: 6000]. With --resume: a total larger than the run's
-    /// extends it (the learning-rate decays are then fractions of the new total).
+    /// extends it (the learning-rate decays are then fractions of the new total); >= 1.
     #[arg(long)]
     pub updates: Option<usize>,
     /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data),
@@ -39,17 +39,17 @@ pub struct TrainToyArgs {
     /// grid].
     #[arg(long)]
     pub langevin_steps: Option<usize>,
-    /// Grid negatives: cells per axis of the sampling grid.
+    /// Grid negatives: cells per axis of the sampling grid; >= 8.
     #[arg(long, default_value_t = 128)]
     pub grid_cells: usize,
-    /// Grid negatives: recompute the grid's density every this many updates.
+    /// Grid negatives: recompute the grid's density every this many updates; >= 1.
     #[arg(long, default_value_t = 1)]
     pub grid_refresh: usize,
-    /// Langevin step eps (y <- y - eps dE/dy + sqrt(2 eps) xi).
+    /// Langevin step eps (y <- y - eps dE/dy + sqrt(2 eps) xi); > 0, finite.
     #[arg(long, default_value_t = 0.02)]
     pub step_size: f64,
     /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
-    /// --negatives grid].
+    /// --negatives grid]; >= 0, finite.
     #[arg(long)]
     pub energy_l2: Option<f64>,
     /// AdamW weight decay, >= 0.
@@ -58,16 +58,16 @@ pub struct TrainToyArgs {
     /// Spectral normalization (projection) of every Linear layer.
     #[arg(long)]
     pub spectral_norm: bool,
-    /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid].
+    /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid]; > 0, finite.
     #[arg(long)]
     pub lr: Option<f32>,
-    /// Halve the learning rate at these fractions of the run (none: "").
+    /// Halve the learning rate at these fractions of the run (none: ""); each in [0, 1].
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
     pub lr_decay_at: Vec<f64>,
-    /// Data points and negatives per update.
+    /// Data points and negatives per update; >= 1.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    /// Hidden widths of the MLP energy 2-H1-H2-1.
+    /// Hidden widths of the MLP energy 2-H1-H2-1; each >= 1.
     #[arg(long, value_delimiter = ',', default_value = "128,128")]
     pub hidden: Vec<usize>,
     /// Hidden-layer activation: silu, relu, leaky-relu (slope 0.2), elu, tanh, softplus.
@@ -75,13 +75,13 @@ pub struct TrainToyArgs {
     /// negatives take any, and relu draws sharper edges.
     #[arg(long, default_value = "silu")]
     pub activation: String,
-    /// A finite training set of this many points (default: fresh points every update).
+    /// A finite training set of this many points (default: fresh points every update); >= 1.
     #[arg(long)]
     pub train_size: Option<usize>,
     /// Updates between exact evaluations (NLL, KL by quadrature) and checkpoints.
     #[arg(long, default_value_t = 500)]
     pub eval_every: usize,
-    /// Cells per axis of the quadrature grid of the exact evaluation.
+    /// Cells per axis of the quadrature grid of the exact evaluation; >= 8.
     #[arg(long, default_value_t = 256)]
     pub grid: usize,
     /// Run folder [default: runs/toy-DATASET]: config.json, energy.safetensors (the
@@ -101,10 +101,10 @@ pub struct TrainToyArgs {
     pub resume: Option<PathBuf>,
     /// Keep the models of the last N evaluation points in checkpoints/ (0: none), beside
     /// best.safetensors (the lowest exact test NLL so far; its config records the update
-    /// and the NLL) [default: 3, or the resumed run's].
+    /// and the NLL) [default: 3, or the resumed run's]; >= 0.
     #[arg(long = "keep")]
     pub keep_last: Option<usize>,
-    /// Stop as Ctrl-C would after this many updates in all (for tests of --resume).
+    /// Stop as Ctrl-C would after this many updates in all (for tests of --resume); >= 0.
     #[arg(long, hide = true)]
     pub stop_after_updates: Option<usize>,
 }
@@ -120,10 +120,10 @@ pub struct EvalToyArgs {
     /// Toy set: 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
     #[arg(long, default_value = "8gaussians")]
     pub dataset: String,
-    /// Test points drawn from the set (its exact NLL in nats).
+    /// Test points drawn from the set (its exact NLL in nats); >= 1.
     #[arg(long, default_value_t = 20_000)]
     pub test_size: usize,
-    /// Cells per axis of the quadrature grid.
+    /// Cells per axis of the quadrature grid; >= 8.
     #[arg(long, default_value_t = 512)]
     pub grid: usize,
 }
@@ -136,10 +136,10 @@ pub struct CanyonArgs {
     /// Toy set: 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
     #[arg(long, default_value = "8gaussians")]
     pub dataset: String,
-    /// The small training set.
+    /// The small training set; >= 1.
     #[arg(long, default_value_t = 64)]
     pub train_size: usize,
-    /// Updates of each of the two runs.
+    /// Updates of each of the two runs; >= 1.
     #[arg(long, default_value_t = 3000)]
     pub updates: usize,
     /// Folder for the table and the figures.
@@ -425,6 +425,9 @@ pub fn eval_toy(a: &EvalToyArgs, seed: u64) -> Result<()> {
                 e.dim()
             ),
         ));
+    }
+    if a.test_size == 0 {
+        return Err(Error::invalid("--test-size", "must be at least 1"));
     }
     let test = data.sample(a.test_size, seed ^ 0x7e57);
     let f = ebm::exact2d::evaluate(&e, 1.0, &data, test.view(), a.grid)?;

@@ -40,32 +40,32 @@ pub struct TrainVaeArgs {
     #[arg(long, default_value = "pytorch")]
     pub arch: String,
     /// Hidden widths of the encoder, comma-separated (the decoder mirrors them);
-    /// default: the architecture's.
+    /// default: the architecture's; each >= 1.
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
-    /// Width of z (2 for the pictures of the latent space); default: the architecture's.
+    /// Width of z (2 for the pictures of the latent space); default: the architecture's; >= 1.
     #[arg(long)]
     pub latent: Option<usize>,
-    /// Weight of the KL term, 1/beta in the lecture's free energy <E>_q + (1/beta) KL.
+    /// Weight of the KL term, 1/beta in the lecture's free energy <E>_q + (1/beta) KL; >= 0, finite.
     #[arg(long, default_value_t = 1.0)]
     pub kl_weight: f32,
-    /// Samples per image in the training objective: 1 = VAE, k > 1 = IWAE bound.
+    /// Samples per image in the training objective: 1 = VAE, k > 1 = IWAE bound; >= 1.
     #[arg(long, default_value_t = 1)]
     pub iwae_k: usize,
     /// none (pixels in [0, 1]) or dynamic (fresh Bernoulli draws every pass);
     /// default: none for pytorch, dynamic for iwae.
     #[arg(long)]
     pub binarize: Option<String>,
-    /// Passes over the training set (with --resume: the total, extending the run).
+    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Stop after the epoch during which this many minutes of training have passed.
+    /// Stop after the epoch during which this many minutes of training have passed; >= 0, finite; 0 stops after one round.
     #[arg(long)]
     pub minutes: Option<f64>,
-    /// Images per update.
+    /// Images per update; >= 1.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
-    /// Learning rate (lower it if the loss diverges).
+    /// Learning rate (lower it if the loss diverges); > 0, finite.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f32,
     /// Learning-rate schedule: constant; iwae (Burda et al.: pass i of 3^i epochs at
@@ -78,7 +78,7 @@ pub struct TrainVaeArgs {
     /// Weight decay (decoupled, AdamW) of every weight, >= 0.
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
-    /// Clip the global gradient norm to this value.
+    /// Clip the global gradient norm to this value; > 0, finite.
     #[arg(long)]
     pub clip: Option<f64>,
     /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
@@ -96,10 +96,10 @@ pub struct TrainVaeArgs {
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
     /// Keep the last N epoch checkpoints in DIR/checkpoints/ (0: none) beside best.safetensors
-    /// (the lowest test loss so far).
+    /// (the lowest test loss so far); >= 0.
     #[arg(long, default_value_t = 3)]
     pub keep: usize,
-    /// Stop as Ctrl-C would after this many batches in all (for tests of interruption).
+    /// Stop as Ctrl-C would after this many batches in all (for tests of interruption); >= 0.
     #[arg(long, hide = true)]
     pub stop_after_batches: Option<usize>,
 }
@@ -115,14 +115,14 @@ pub struct EvalVaeArgs {
     /// MNIST directory; without it, the embedded digits' held-out split.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Samples per image of the importance-weighted bound (the test NLL estimate).
+    /// Samples per image of the importance-weighted bound (the test NLL estimate); >= 1.
     #[arg(long, default_value_t = 5000)]
     pub iwae_k: usize,
-    /// Evaluate the first N test images only.
+    /// Evaluate the first N test images only; >= 1.
     #[arg(long)]
     pub images: Option<usize>,
     /// Zero-temperature inference: gradient steps on z from the encoder's code, and the
-    /// table comparing min_z E(y, z) with the free energies (0: skip).
+    /// table comparing min_z E(y, z) with the free energies (0: skip); >= 0.
     #[arg(long, default_value_t = 0)]
     pub latent_steps: usize,
     /// Folder for latent_inference.png (default: the run folder, or beside the checkpoint).

@@ -36,13 +36,13 @@ pub struct FuzzyBallsArgs {
     /// MNIST directory; without it, the embedded UCI digits.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Passes over the training set for each of the two VAEs.
+    /// Passes over the training set for each of the two VAEs; >= 1.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
-    /// The two KL weights (1/beta) compared side by side.
+    /// The two KL weights (1/beta) compared side by side; each >= 0, finite.
     #[arg(long, value_delimiter = ',', default_value = "0,1")]
     pub kl_weights: Vec<f32>,
-    /// Points drawn per panel (test images).
+    /// Points drawn per panel (test images); >= 1.
     #[arg(long, default_value_t = 500)]
     pub points: usize,
     /// Output folder (fuzzy_balls.png, fuzzy_balls.csv).

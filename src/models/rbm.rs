@@ -636,6 +636,12 @@ pub fn base_rate_bias(data: ArrayView2<f32>) -> Vec<f32> {
 /// probabilities, f32 and f64) and schedule (`betas` f64) do not fit in memory; the
 /// error names `ais_runs`/`ais_betas`. Callers check before training starts.
 pub fn check_ais_memory(runs: usize, betas: usize, visible: usize, hidden: usize) -> Result<()> {
+    if betas < 2 {
+        return Err(crate::Error::invalid(
+            "--ais-betas",
+            format!("{betas} (need at least 2 intermediate distributions)"),
+        ));
+    }
     let units = (visible as u64).checked_add(hidden as u64);
     crate::budget::check(
         "ais_runs/ais_betas",

@@ -540,4 +540,41 @@ fn values_out_of_their_documented_range_are_refused_naming_the_flag() {
         ],
         &["weight_decay"],
     );
+    // Ranges the --help now states, checked (issue 15 item 8).
+    refused(
+        &[
+            "train",
+            "toy",
+            "--energy-l2",
+            "-0.5",
+            "--updates",
+            "10",
+            "--out",
+            &out("t3"),
+        ],
+        &["energy_l2", ">= 0"],
+    );
+    refused(
+        &[
+            "bench", "hmc", "--draws", "10", "--warmup", "10", "--jitter", "1.5",
+        ],
+        &["--jitter", "[0, 1)"],
+    );
+    refused(
+        &[
+            "train",
+            "rbm",
+            "--hidden",
+            "4",
+            "--epochs",
+            "1",
+            "--ais-every",
+            "1",
+            "--ais-betas",
+            "1",
+            "--run",
+            &out("r9"),
+        ],
+        &["--ais-betas", "at least 2"],
+    );
 }
