@@ -158,6 +158,42 @@ fn files_with(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// What a figure of the known names shows (its caption after the file name).
+pub fn describe_figure(file: &str) -> Option<&'static str> {
+    let stem = file.rsplit('/').next()?.strip_suffix(".png")?;
+    Some(match stem {
+        "density" => "the model's density exp(-E(y)) / Z on the data's box",
+        "energy" => "the energy landscape (colour: -E(y), higher is likelier)",
+        "samples" => "samples: data and model (toy), or decoded draws from the prior (VAE, RBM)",
+        "kl" => "KL(p_data || p_model) over training, exact by quadrature (nats)",
+        "test_nll" => "exact test negative log-likelihood over training (nats)",
+        "loss" => "the training loss over updates (nats)",
+        "recon" => "test images (top) and their reconstructions (bottom)",
+        "traversal" => "decoded images along each latent axis",
+        "codes" => "test codes in the 2-D latent space, coloured by digit",
+        "fuzzy_balls" => "codes as balls of one standard deviation, without and with the KL term",
+        "filters" => "the RBM's weight filters, one per hidden unit",
+        "draws" => "MCMC draws of the first two coordinates",
+        "curve" => "average log-probability over training, AIS estimate with its interval (nats)",
+        "latent_inference" => "zero-temperature inference: min_z E(y, z) against the free energies",
+        s if s.starts_with("density_") => "square root of the density exp(-E(y)) / Z",
+        s if s.starts_with("test_nll_") => "exact test NLL over training (nats)",
+        s if s.starts_with("well_depth_") => {
+            "well depth over training: median grid energy minus mean training energy (nats)"
+        }
+        s if s.contains("_beta") => "the Gibbs density P_beta(y) = exp(-beta E(y)) / Z_beta",
+        _ => return None,
+    })
+}
+
+/// A figure's caption: its file (relative to the report) and what it shows.
+fn figure_caption(file: &str) -> String {
+    match describe_figure(file) {
+        Some(d) => format!("{file}: {d}"),
+        None => file.to_string(),
+    }
+}
+
 /// `p` relative to `base`, for captions.
 fn rel(base: &Path, p: &Path) -> String {
     p.strip_prefix(base).unwrap_or(p).display().to_string()
@@ -289,7 +325,7 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
     }
     let curves = figures.len();
     for p in pngs {
-        figures.push((rel(run, &p), p));
+        figures.push((figure_caption(&rel(run, &p)), p));
     }
     let (curve_figs, other_figs) = figures.split_at(curves);
     for (title, figs) in [("Curves", curve_figs), ("Figures", other_figs)] {
@@ -441,7 +477,7 @@ pub fn write_parts_report(dir: &Path, title: &str, intro: &str, parts: &[Part]) 
                 html.push_str(&csv_table(&csv, &rel(dir, &csv))?);
             }
             for png in files_with(&sub, "png")? {
-                let c = rel(dir, &png);
+                let c = figure_caption(&rel(dir, &png));
                 let _ = writeln!(
                     html,
                     "<figure><img alt=\"{c}\" src=\"{}\"><figcaption>{c}</figcaption></figure>",

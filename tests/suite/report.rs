@@ -93,12 +93,15 @@ fn the_report_embeds_config_numbers_curves_and_figures() {
         let (w, h, _, _) = decode_png(&bytes);
         assert!(w > 100 && h > 100);
     }
+    // Each figure's caption names its file and says what it shows.
     for f in figs {
+        let d = ebm::report::describe_figure(f).expect("a known figure");
         assert!(
-            html.contains(&format!("<figcaption>{f}</figcaption>")),
+            html.contains(&format!("<figcaption>{f}: {d}</figcaption>")),
             "{f}"
         );
     }
+    assert!(ebm::report::describe_figure("mystery.png").is_none());
     assert!(!html.contains("http://") && !html.contains("https://"));
 }
 
