@@ -482,7 +482,47 @@ fn sample_command_writes_draws_summary_and_picture() {
         header.contains("'shape': (4, 500, 2)") && header.contains("<f8"),
         "{header}"
     );
-    assert_eq!(npy.len() - (npy.len() - 4 * 500 * 2 * 8), 4 * 500 * 2 * 8);
+    // After the header (its length is the little-endian u16 at bytes 8..10), exactly
+    // 4 x 500 x 2 float64 values.
+    let header_len = 10 + u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    assert_eq!(npy.len(), header_len + 4 * 500 * 2 * 8);
+    let draws: ndarray::Array3<f64> =
+        ndarray_npy::read_npy(out.join("draws.npy")).expect("draws.npy reads back");
+    assert_eq!(draws.dim(), (4, 500, 2));
+    // The same run written as CSV holds the same numbers, row for row.
+    let csv_out = dir.join("sample-csv-same-seed");
+    let o = ebm(&[
+        "sample",
+        "--target",
+        "banana",
+        "--kernel",
+        "hmc",
+        "--chains",
+        "4",
+        "--warmup",
+        "500",
+        "--draws",
+        "500",
+        "--format",
+        "csv",
+        "--out",
+        csv_out.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let csv = std::fs::read_to_string(csv_out.join("draws.csv")).unwrap();
+    let mut rows = 0;
+    for l in csv.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let (c, d): (usize, usize) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+        for k in 0..2 {
+            let v: f64 = f[2 + k].parse().unwrap();
+            assert_eq!(v, draws[[c, d, k]], "chain {c} draw {d} y{k}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, 4 * 500);
     assert!(out.join("summary.txt").exists() && out.join("draws.png").exists());
     // CSV: a header and one line per draw.
     let o = ebm(&[
