@@ -602,6 +602,53 @@ fn train_toy_writes_the_run_folder_and_eval_reproduces_its_numbers() {
     ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
+    // `eval toy` at the run's grid reproduces the run's last metrics row: the same
+    // test points (same seed), the same quadrature.
+    let m = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let head: Vec<&str> = m.lines().next().unwrap().split(',').collect();
+    let last: Vec<f64> = m
+        .lines()
+        .last()
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let col = |c: &str| last[head.iter().position(|h| *h == c).unwrap()];
+    let o = ebm(&[
+        "eval",
+        "toy",
+        "--checkpoint",
+        out.join("energy.safetensors").to_str().unwrap(),
+        "--grid",
+        "64",
+    ]);
+    let (s, e) = text(&o);
+    assert!(o.status.success(), "{e}");
+    // "8gaussians: exact test NLL 4.3592 nats, KL 1.5265 nats, ..., log Z 3.9941 (...)"
+    let after = |key: &str| -> f64 {
+        let rest = s
+            .split(key)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no `{key}` in {s}"));
+        rest.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .parse()
+            .unwrap()
+    };
+    for (key, c) in [
+        ("exact test NLL ", "test_nll"),
+        ("KL ", "kl"),
+        ("log Z ", "log_z"),
+    ] {
+        let (got, want) = (after(key), col(c));
+        assert!(
+            (got - want).abs() <= 6e-5,
+            "eval {key}{got} vs the run's last {c} {want}\n{s}"
+        );
+    }
+    // A finer grid than the run's also evaluates.
     let o = ebm(&[
         "eval",
         "toy",

@@ -37,10 +37,22 @@ fn mean_mcse(x: ArrayView2<f64>) -> (f64, f64) {
     (mean, (var_b / k).sqrt())
 }
 
+/// The effective sample size every moment check needs.
+const MIN_ESS: f64 = 400.0;
+
 /// Checks the mean and the variance (as the mean of `(x - mu)^2`) of coordinate `j`.
 fn check_moments(trace: &mcmc::Trace, j: usize, mu: f64, var: f64, what: &str) {
     let x = trace.coordinate(j);
     let (m, se) = mean_mcse(x);
+    // A sampler that barely moves has a huge MCSE and would pass the moment checks
+    // below; require an effective sample size (ArviZ's bulk ESS; the lowest seen on
+    // these tests is about 1,200).
+    let ess = ebm::diagnostics::ess_bulk(x).unwrap();
+    assert!(
+        ess >= MIN_ESS,
+        "{what} coord {j}: bulk ESS {ess:.0} < {MIN_ESS} of {} draws",
+        x.len()
+    );
     assert!(
         (m - mu).abs() <= 4.0 * se,
         "{what} coord {j}: mean {m} vs {mu}, mcse {se}"

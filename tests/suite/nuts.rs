@@ -47,6 +47,10 @@ fn check(name: &str, x: &Array2<f64>, mean: f64, var: f64) {
     eprintln!(
         "{name}: mean {m:.3} +- {m_se:.3} (truth {mean}), var {v:.3} +- {v_se:.3} (truth {var}), ESS {ess:.0}"
     );
+    // A sampler that barely moves would pass on a huge MCSE: require an effective
+    // sample size (ArviZ's bulk ESS; the lowest seen here is about 500, T3's v).
+    let bulk = ebm::diagnostics::ess_bulk(x.view()).unwrap();
+    assert!(bulk >= 400.0, "{name}: bulk ESS {bulk:.0} < 400");
     assert!(
         (m - mean).abs() <= 4.0 * m_se,
         "{name}: mean {m} is {:.1} MCSE from {mean}",
