@@ -466,3 +466,80 @@ fn nice_ticks_are_round_inside_and_few() {
         );
     }
 }
+
+/// `(attributes, text)` of every `<text>` element of an SVG.
+fn svg_texts(svg: &str) -> Vec<(String, String)> {
+    svg.split("<text ")
+        .skip(1)
+        .filter_map(|t| {
+            let (attrs, rest) = t.split_once('>')?;
+            let body = rest.split_once("</text>")?.0.trim();
+            Some((attrs.to_string(), body.to_string()))
+        })
+        .collect()
+}
+
+fn attr(attrs: &str, name: &str) -> f64 {
+    attrs
+        .split(&format!("{name}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn a_curve_lands_where_its_tick_labels_say() {
+    // y = x^2 / 10 on x in [0, 10]: the drawn polyline is an affine image of the data,
+    // and every tick label sits where that same map puts its value.
+    let xs: Vec<f64> = (0..=40).map(|i| i as f64 * 0.25).collect();
+    let ys: Vec<f64> = xs.iter().map(|x| x * x / 10.0).collect();
+    let p = tmp("pixels").join("f.svg");
+    line_plot(&p, "parabola", "x", "y", &xs, &ys).unwrap();
+    let svg = std::fs::read_to_string(&p).unwrap();
+    let pts: Vec<(f64, f64)> = svg
+        .split("<polyline ")
+        .skip(1)
+        .find(|p| p.contains("stroke=\"#1F77B4\""))
+        .expect("the blue curve")
+        .split("points=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(|xy| {
+            let (a, b) = xy.split_once(',').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(pts.len(), xs.len());
+    let n = xs.len() - 1;
+    let ax = (pts[n].0 - pts[0].0) / (xs[n] - xs[0]);
+    let bx = pts[0].0 - ax * xs[0];
+    let ay = (pts[n].1 - pts[0].1) / (ys[n] - ys[0]);
+    let by = pts[0].1 - ay * ys[0];
+    assert!(ax > 40.0 && ay < -30.0, "x right, y up: {ax} {ay}");
+    for (i, (u, v)) in pts.iter().enumerate() {
+        assert!((u - (ax * xs[i] + bx)).abs() <= 1.0, "point {i}: u {u}");
+        assert!((v - (ay * ys[i] + by)).abs() <= 1.0, "point {i}: v {v}");
+    }
+    let (mut nx, mut ny) = (0, 0);
+    for (attrs, body) in svg_texts(&svg) {
+        let Ok(val) = body.parse::<f64>() else {
+            continue;
+        };
+        if attrs.contains("text-anchor=\"end\"") {
+            // A y tick label: its centre line.
+            let y = attr(&attrs, "y");
+            assert!((y - (ay * val + by)).abs() <= 1.5, "y tick {val} at {y}");
+            ny += 1;
+        } else {
+            let x = attr(&attrs, "x");
+            assert!((x - (ax * val + bx)).abs() <= 1.5, "x tick {val} at {x}");
+            nx += 1;
+        }
+    }
+    assert!(nx >= 4 && ny >= 4, "{nx} x ticks, {ny} y ticks");
+}
