@@ -190,7 +190,12 @@ fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
             .args([signal, &child.id().to_string()])
             .status();
         let status = child.wait().unwrap();
-        if running && seen < 300 {
+        // The signal lands after epoch 20 of 300: it must interrupt the run.
+        assert!(
+            running && seen < 300,
+            "{signal} landed after the run ended ({seen} epochs)"
+        );
+        {
             if signal == "-9" {
                 assert!(!status.success(), "SIGKILL ends the process");
             } else {

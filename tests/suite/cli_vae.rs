@@ -50,6 +50,49 @@ fn metrics(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Every tensor of a safetensors file, sorted by name: (name, raw bytes).
+fn tensors(p: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n, t.data().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The run folder's newest optimizer state (`optimizer-NNNNNNNNN.safetensors`).
+fn optimizer_state(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("optimizer") && n.ends_with(".safetensors"))
+        })
+        .collect();
+    v.sort();
+    v.pop().expect("an optimizer state")
+}
+
+/// Two runs ended in the same state: the model's weights and the optimizer's moments and
+/// step, bit for bit (not only the 4-decimal metrics).
+fn same_state(a: &std::path::Path, b: &std::path::Path) {
+    assert_eq!(
+        tensors(&a.join("model.safetensors")),
+        tensors(&b.join("model.safetensors")),
+        "model weights differ: {} vs {}",
+        a.display(),
+        b.display()
+    );
+    let (oa, ob) = (optimizer_state(a), optimizer_state(b));
+    assert_eq!(oa.file_name(), ob.file_name());
+    assert_eq!(tensors(&oa), tensors(&ob), "optimizer state differs");
+}
+
 #[test]
 fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     let d = tmpdir("resume");
@@ -141,6 +184,7 @@ fn an_interrupted_and_resumed_run_matches_an_uninterrupted_one() {
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(metrics(&a), metrics(&b));
+    same_state(&a, &b);
     // Evaluation of the run folder: the bound with k = 50 on the held-out digits.
     let o = ebm(&[
         "eval",
@@ -374,11 +418,17 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     assert_eq!(metrics(&mid), want);
+    same_state(&mid, &full);
     // Ctrl-C (SIGINT): the step finishes, a checkpoint is written, the exit is clean.
     let int = d.join("int");
     let o = signalled_run(&int, "-INT", 600, &[]);
     let (out, err) = text(&o);
-    if out.contains("interrupted") {
+    // The full run takes seconds (5 s here); the signal lands after 0.6 s.
+    assert!(
+        out.contains("interrupted"),
+        "SIGINT did not interrupt the run: {out}"
+    );
+    {
         assert!(o.status.success(), "{err}");
         assert!(metrics(&int).len() < 300);
         let o = ebm(&[
@@ -394,10 +444,12 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
         assert!(o.status.success(), "{}", text(&o).1);
     }
     assert_eq!(metrics(&int), want, "{out}");
+    same_state(&int, &full);
     // kill -9 with a checkpoint every 3 batches: the resumed run finishes identically.
     let nine = d.join("nine");
     let o = signalled_run(&nine, "-9", 600, &["--checkpoint-every", "3"]);
-    if !o.status.success() {
+    assert!(!o.status.success(), "kill -9 landed after the run ended");
+    {
         let o = ebm(&[
             "train",
             "vae",
@@ -411,4 +463,5 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
         assert!(o.status.success(), "{}", text(&o).1);
     }
     assert_eq!(metrics(&nine), want);
+    same_state(&nine, &full);
 }
