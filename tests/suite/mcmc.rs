@@ -367,7 +367,14 @@ fn block_gibbs_on_a_tiny_rbm_is_reversible_and_converges_to_the_exact_marginal()
 }
 
 #[test]
-fn t5_mala_fills_all_eight_modes() {
+fn t5_mala_samples_each_mode_with_its_gaussian_spread() {
+    // Within a mode, T5 (8 Gaussians of std 0.1 on a ring of radius 2) is N(c_m, 0.01 I):
+    // the chains that end near mode m must have mean c_m and variance 0.01 per coordinate
+    // within Monte Carlo error (gradient descent would collapse them onto c_m; a kernel
+    // without its Metropolis step or with the wrong noise would spread them wrongly).
+    // The share of chains per mode is not tested: these chains start symmetric and MALA
+    // at this step cannot cross between modes (mode weights need a kernel that crosses:
+    // the tempering of issue 19).
     let t5 = targets::t5();
     let k = Langevin::mala(0.01, 1.0).unwrap();
     let mut state = State::new(&t5, normal_init(4096, 2, 1.0, 41)).unwrap();
@@ -376,31 +383,42 @@ fn t5_mala_fills_all_eight_modes() {
     for _ in 0..500 {
         k.step(&t5, &mut state, &mut rng, &mut info).unwrap();
     }
-    let mut per_mode = [0usize; 8];
-    let mut near = 0;
+    let center = |m: usize| {
+        let t = 2.0 * std::f64::consts::PI * m as f64 / 8.0;
+        (2.0 * t.cos(), 2.0 * t.sin())
+    };
+    let mut offsets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); 8];
     for row in state.position.rows() {
-        let (best, dist) = (0..8)
+        let (best, _) = (0..8)
             .map(|m| {
-                let t = 2.0 * std::f64::consts::PI * m as f64 / 8.0;
-                let (dx, dy) = (row[0] - 2.0 * t.cos(), row[1] - 2.0 * t.sin());
-                (m, (dx * dx + dy * dy).sqrt())
+                let (cx, cy) = center(m);
+                (m, (row[0] - cx).hypot(row[1] - cy))
             })
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap();
-        per_mode[best] += 1;
-        near += usize::from(dist < 0.3);
+        let (cx, cy) = center(best);
+        offsets[best].push((row[0] - cx, row[1] - cy));
     }
-    for (m, &c) in per_mode.iter().enumerate() {
-        let f = c as f64 / 4096.0;
-        assert!(
-            (0.09..=0.16).contains(&f),
-            "mode {m} holds {f:.3} of the chains"
-        );
+    let var = 0.01;
+    for (m, o) in offsets.iter().enumerate() {
+        let n = o.len() as f64;
+        assert!(n > 200.0, "mode {m}: only {n} chains");
+        for (k, coord) in ["x", "y"].iter().enumerate() {
+            let d: Vec<f64> = o.iter().map(|p| if k == 0 { p.0 } else { p.1 }).collect();
+            let mean = d.iter().sum::<f64>() / n;
+            let sq = d.iter().map(|x| x * x).sum::<f64>() / n;
+            // Independent chains: SE of the mean sqrt(var / n), of the mean square
+            // var sqrt(2 / n) (Gaussian fourth moment).
+            assert!(
+                mean.abs() < 5.0 * (var / n).sqrt(),
+                "mode {m} {coord}: mean offset {mean}"
+            );
+            assert!(
+                (sq - var).abs() < 5.0 * var * (2.0 / n).sqrt(),
+                "mode {m} {coord}: variance {sq} vs {var}"
+            );
+        }
     }
-    assert!(
-        near as f64 / 4096.0 > 0.95,
-        "{near} of 4096 chains within 0.3 of a mode"
-    );
 }
 
 #[test]
