@@ -310,3 +310,50 @@ fn bad_inputs_are_errors() {
     assert!(msg.contains("100 uniform draws"), "{msg}");
     assert_eq!(wall.dim(), 1);
 }
+
+/// Divergences are counted where the energy error blows up and nowhere else: NUTS at the
+/// defaults diverges in the funnel's neck (every one of four seeds) and in the banana's
+/// curved tails, and never on a standard Gaussian, whose curvature is the same
+/// everywhere. (Broken divergence detection, all-zero counts, fails the first two.)
+#[test]
+fn divergences_occur_in_the_funnel_and_banana_and_not_on_a_gaussian() {
+    for seed in 0..4 {
+        let t = sample_nuts(
+            &targets::t3(),
+            &NutsConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let div: usize = t.diverging.iter().sum();
+        // Seen: 4, 8, 10 and 5 for seeds 0-3 (1,000 draws x 4 chains).
+        assert!(div > 0, "funnel seed {seed}: no divergence in the neck");
+    }
+    for seed in 0..2 {
+        let t = sample_nuts(
+            &targets::t2(),
+            &NutsConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let div: usize = t.diverging.iter().sum();
+        // Seen: 24 and 62.
+        assert!(div > 0, "banana seed {seed}: no divergence in the tails");
+    }
+    let g = ebm::energy::DiagonalGaussian::new(vec![0.0; 10], vec![1.0; 10]).unwrap();
+    for seed in 0..2 {
+        let t = sample_nuts(
+            &g,
+            &NutsConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let div: usize = t.diverging.iter().sum();
+        assert_eq!(div, 0, "standard Gaussian seed {seed}: {div} divergences");
+    }
+}
