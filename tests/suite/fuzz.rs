@@ -6,7 +6,7 @@
 //! of what a hostile size asks for. Failures are saved (proptest's failure persistence,
 //! `tests/suite/fuzz.proptest-regressions`) and replayed first on every later run; a
 //! crash found is also kept below as its own regression test. Round trips: a state
-//! file written and read back is equal.
+//! file, a checkpoint and an IDX file (plain or gzip) written and read back are equal.
 //!
 //! Inputs are mutations of valid files (byte overwrites, truncation, appended bytes,
 //! huge dimensions) and raw random bytes. In the suite each property runs
@@ -335,5 +335,62 @@ proptest! {
         let _ = ebm::train::rbm::read_curve(&d, epoch);
         drop(run);
         let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: persistence(), ..ProptestConfig::default() })]
+
+    /// An IDX file written from the format's definition (magic `0 0 8 ndim`, big-endian
+    /// u32 dimensions, the bytes), plain or gzip, reads back as the same dims and bytes.
+    #[test]
+    fn idx_files_round_trip(
+        dims in prop::collection::vec(1usize..7, 1..4),
+        seed in any::<u64>(),
+        gz in any::<bool>()
+    ) {
+        let n: usize = dims.iter().product();
+        let data: Vec<u8> = (0..n as u64)
+            .map(|i| (seed.wrapping_mul(2 * i + 1).rotate_left(17) >> 56) as u8)
+            .collect();
+        let mut b = vec![0, 0, 8, dims.len() as u8];
+        for d in &dims {
+            b.extend_from_slice(&(*d as u32).to_be_bytes());
+        }
+        b.extend_from_slice(&data);
+        let bytes = if gz { gzip(&b) } else { b };
+        let idx = parse_idx(&bytes, Path::new("round-trip.idx")).unwrap();
+        prop_assert_eq!(idx.dims, dims);
+        prop_assert_eq!(idx.data, data);
+    }
+
+    /// A checkpoint saved and loaded into a model of the same shapes holds the same
+    /// weights, bit for bit (signed zeros, subnormals, extremes), and the same config.
+    #[test]
+    fn checkpoints_round_trip(
+        w in prop::collection::vec(any::<f32>().prop_filter("finite", |v| v.is_finite()), 1..24),
+        b in prop::collection::vec(any::<f32>().prop_filter("finite", |v| v.is_finite()), 1..6),
+        key in "[a-z]{1,8}",
+        case in any::<u32>()
+    ) {
+        let d = fuzz_dir("ckpt-roundtrip");
+        let f = d.join(format!("c{case}.safetensors"));
+        let model = Tensors(vec![
+            ("w".into(), Param::new(vec![w.len()], w.clone())),
+            ("b".into(), Param::new(vec![1, b.len()], b.clone())),
+        ]);
+        let cfg = json!({ key.clone(): case, "lr": 0.001 });
+        checkpoint::save(&f, &model, &cfg).unwrap();
+        let mut back = Tensors(vec![
+            ("w".into(), Param::new(vec![w.len()], vec![0.0; w.len()])),
+            ("b".into(), Param::new(vec![1, b.len()], vec![0.0; b.len()])),
+        ]);
+        let got = checkpoint::load(&f, &mut back).unwrap();
+        let _ = std::fs::remove_file(&f);
+        let _ = std::fs::remove_file(checkpoint::config_path(&f));
+        prop_assert_eq!(got, cfg);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        prop_assert_eq!(bits(&back.0[0].1.value), bits(&w));
+        prop_assert_eq!(bits(&back.0[1].1.value), bits(&b));
     }
 }
