@@ -3,8 +3,11 @@
 //! bit (times masked). The oracle is the program as it was before a restructuring: the
 //! files were recorded from commit 1a78d62 (before the training layer) and must keep
 //! matching while the code moves. The numbers depend on the kernels the CPU selects
-//! (AVX-512 or AVX2 change the floating-point path), so each CPU class has its own files;
-//! on a class without recorded files the test says so and checks nothing.
+//! (AVX-512 or AVX2 change the floating-point path), so each CPU class has its own files.
+//! On a class without recorded files the test says so (a SKIPPED line for the bit-for-bit
+//! check) and runs the portable check instead: every line of the recorded class's output,
+//! the same words, every number within 5% (+0.01) (issue 27 item 9; on AVX2 all 22 runs
+//! pass it against the AVX-512 recordings).
 //!
 //! Record (or re-record, after a change that is meant to change numbers):
 //! `EBM_RECORD_GOLDEN=1 cargo test --release --test golden` (optionally with
@@ -138,17 +141,19 @@ fn masking_keeps_numbers_and_hides_times() {
 #[test]
 fn every_trainer_prints_the_recorded_numbers() {
     let class = cpu_class();
-    let dir = golden_dir().join(class);
+    let mut dir = golden_dir().join(class);
     let record = std::env::var_os("EBM_RECORD_GOLDEN").is_some();
-    if !record && !dir.exists() {
-        println!(
-            "skipped: no golden outputs recorded for CPU class {class} (record them with EBM_RECORD_GOLDEN=1)"
-        );
+    // On a class without its own recordings, the portable check: the recorded class's
+    // outputs, line for line, the same words and every number within 5% (+0.01).
+    let tolerant = !record && !dir.exists();
+    if tolerant {
         crate::common::skip(
-            "golden runs",
-            &format!("no recorded outputs for CPU class {class}"),
+            "golden runs, bit for bit",
+            &format!(
+                "no recorded outputs for CPU class {class}: compared with x86_64-avx512's within 5%"
+            ),
         );
-        return;
+        dir = golden_dir().join("x86_64-avx512");
     }
     let bin = std::env::var_os("EBM_GOLDEN_BIN")
         .map(PathBuf::from)
@@ -180,6 +185,22 @@ fn every_trainer_prints_the_recorded_numbers() {
             continue;
         }
         let want = std::fs::read_to_string(&path).unwrap_or_default();
+        if tolerant {
+            let (w, g): (Vec<&str>, Vec<&str>) = (want.lines().collect(), got.lines().collect());
+            let bad = w
+                .iter()
+                .zip(&g)
+                .find(|(w, g)| !crate::readme::matches(w, g, false));
+            if let Some((w, g)) = bad {
+                failures.push(format!(
+                    "{name} (`ebm {}`), within 5%:\n  want: {w}\n  got:  {g}",
+                    args.join(" ")
+                ));
+            } else if w.len() != g.len() {
+                failures.push(format!("{name}: {} lines, recorded {}", g.len(), w.len()));
+            }
+            continue;
+        }
         if got != want {
             let first = got
                 .lines()

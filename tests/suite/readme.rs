@@ -61,7 +61,7 @@ fn close_enough(a: f64, b: f64) -> bool {
 }
 
 /// Whether `want` (a README line) matches `got` (a tour line), exactly or within tolerance.
-fn matches(want: &str, got: &str, exact: bool) -> bool {
+pub(crate) fn matches(want: &str, got: &str, exact: bool) -> bool {
     if exact {
         return squash(want) == squash(got);
     }
