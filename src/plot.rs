@@ -721,36 +721,7 @@ pub fn errorbar_plot(
     ylabel: &str,
     series: &[Series<'_>],
 ) -> Result<()> {
-    if series.is_empty() {
-        return Err(Error::invalid("errorbar_plot series", "none given"));
-    }
-    let (mut all_x, mut all_y) = (Vec::new(), Vec::new());
-    for s in series {
-        let n = s.x.len();
-        let bad =
-            s.y.len() != n || n == 0 || s.err.is_some_and(|(l, h)| l.len() != n || h.len() != n);
-        if bad {
-            return Err(Error::invalid(
-                format!("errorbar_plot series `{}`", s.label),
-                format!(
-                    "{} x values, {} y values, error bars {:?} (need equal lengths, 1 or more)",
-                    n,
-                    s.y.len(),
-                    s.err.map(|(l, h)| (l.len(), h.len()))
-                ),
-            ));
-        }
-        check_finite(&format!("errorbar_plot `{}` x", s.label), s.x)?;
-        check_finite(&format!("errorbar_plot `{}` y", s.label), s.y)?;
-        all_x.extend_from_slice(s.x);
-        all_y.extend_from_slice(s.y);
-        if let Some((l, h)) = s.err {
-            check_finite(&format!("errorbar_plot `{}` lower bars", s.label), l)?;
-            check_finite(&format!("errorbar_plot `{}` upper bars", s.label), h)?;
-            all_y.extend_from_slice(l);
-            all_y.extend_from_slice(h);
-        }
-    }
+    // Series lengths, emptiness and finiteness are checked by `chart::curves`.
     crate::chart::curves(
         path,
         &crate::chart::Curves {

@@ -348,18 +348,18 @@ pub fn write_report(run: &Path) -> Result<PathBuf> {
     for p in &csvs {
         html.push_str(&csv_table(p, &rel(run, p))?);
     }
-    // A check a browser can run: how many images decoded (read back by the tests).
-    let _ = write!(
-        html,
-        "\n<script>window.addEventListener('load',function(){{var im=document.images,ok=0;\
-         for(var i=0;i<im.length;i++){{if(im[i].complete&&im[i].naturalWidth>0)ok++;}}\
-         document.body.setAttribute('data-images',im.length);\
-         document.body.setAttribute('data-images-ok',ok);}});</script>\n</body></html>\n"
-    );
+    html.push_str(PAGE_END);
     let out = run.join("report.html");
     write_atomic(&out, html.as_bytes())?;
     Ok(out)
 }
+
+/// The end of every report page, with a check a browser can run: how many images
+/// decoded (read back by the tests).
+const PAGE_END: &str = "\n<script>window.addEventListener('load',function(){var im=document.images,ok=0;\
+    for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}\
+    document.body.setAttribute('data-images',im.length);\
+    document.body.setAttribute('data-images-ok',ok);});</script>\n</body></html>\n";
 
 /// One number of a report's summary table.
 #[derive(Clone, Debug, PartialEq)]
@@ -487,13 +487,7 @@ pub fn write_parts_report(dir: &Path, title: &str, intro: &str, parts: &[Part]) 
             }
         }
     }
-    let _ = write!(
-        html,
-        "\n<script>window.addEventListener('load',function(){{var im=document.images,ok=0;\
-         for(var i=0;i<im.length;i++){{if(im[i].complete&&im[i].naturalWidth>0)ok++;}}\
-         document.body.setAttribute('data-images',im.length);\
-         document.body.setAttribute('data-images-ok',ok);}});</script>\n</body></html>\n"
-    );
+    html.push_str(PAGE_END);
     let out = dir.join("report.html");
     write_atomic(&out, html.as_bytes())?;
     Ok(out)
