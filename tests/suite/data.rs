@@ -82,7 +82,7 @@ fn mnist_dir() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        crate::common::skip(
+        crate::common::skip_unless_ci(
             "data (MNIST)",
             &format!("MNIST directory {} is absent", dir.display()),
         );

@@ -129,7 +129,7 @@ fn the_report_loads_in_headless_chromium_with_every_figure_rendered() {
             std::env::var("EBM_REQUIRE_BROWSER").is_err(),
             "EBM_REQUIRE_BROWSER is set but no chromium was found"
         );
-        crate::common::skip(
+        crate::common::skip_unless_ci(
             "report in a browser",
             "no chromium (set EBM_CHROMIUM or install the chromium package)",
         );
