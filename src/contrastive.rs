@@ -38,6 +38,69 @@ pub trait Learnable: Energy {
     fn zero_param_grad(&mut self);
 }
 
+/// An energy the [`ContrastiveTrainer`] can train: its parameters learn
+/// ([`Learnable`]), the optimizer, gradient clipping, spectral normalization (on the
+/// 2-D parameters named `*weight`; none elsewhere) and the state file reach them
+/// ([`Parameters`]), and it can be copied (the weight average) and rebuilt from the
+/// architecture its state file records. [`NeuralEnergy`] (an MLP) and
+/// [`GaussianEnergy`] are two.
+pub trait TrainableEnergy: Learnable + Parameters + Sized {
+    /// A copy with the same parameters (the weight average starts as one).
+    fn duplicate(&self) -> Result<Self>;
+    /// What a state file stores to rebuild the energy before loading its parameters
+    /// (the config field `spec`).
+    fn architecture(&self) -> Result<serde_json::Value>;
+    /// A fresh energy of architecture `arch`, its parameters initialized from `rng`.
+    fn build(arch: &serde_json::Value, rng: &mut Rng) -> Result<Self>;
+    /// The number of parameters `arch` describes (`None` on overflow), checked against
+    /// a state file's contents before anything is built.
+    fn param_count(arch: &serde_json::Value) -> Result<Option<u64>>;
+    /// The input width `arch` describes.
+    fn arch_dim(arch: &serde_json::Value) -> Result<usize>;
+}
+
+impl Parameters for NeuralEnergy {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut crate::nn::Param)) {
+        self.net.visit_mut(f)
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &crate::nn::Param)) {
+        self.net.visit_named(prefix, f)
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut crate::nn::Param)) {
+        self.net.visit_named_mut(prefix, f)
+    }
+}
+
+impl TrainableEnergy for NeuralEnergy {
+    fn duplicate(&self) -> Result<Self> {
+        let mut e = NeuralEnergy::new(self.net.clone())?;
+        e.spec = self.spec.clone();
+        Ok(e)
+    }
+    fn architecture(&self) -> Result<serde_json::Value> {
+        let spec = self.spec.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "contrastive trainer state",
+                "only an energy built by NeuralEnergy::mlp can be saved",
+            )
+        })?;
+        serde_json::to_value(spec).map_err(|e| Error::invalid("mlp spec", e.to_string()))
+    }
+    fn build(arch: &serde_json::Value, rng: &mut Rng) -> Result<Self> {
+        NeuralEnergy::mlp(mlp_spec(arch)?, rng)
+    }
+    fn param_count(arch: &serde_json::Value) -> Result<Option<u64>> {
+        Ok(mlp_spec(arch)?.param_count())
+    }
+    fn arch_dim(arch: &serde_json::Value) -> Result<usize> {
+        Ok(mlp_spec(arch)?.in_dim)
+    }
+}
+
+fn mlp_spec(arch: &serde_json::Value) -> Result<MlpSpec> {
+    serde_json::from_value(arch.clone()).map_err(|e| Error::invalid("mlp spec", e.to_string()))
+}
+
 /// Energies and loss of one contrastive evaluation.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct LossParts {
@@ -240,11 +303,11 @@ pub struct StepMetrics {
     pub grad_norm: f64,
 }
 
-/// Contrastive training of an MLP energy.
-pub struct ContrastiveTrainer {
-    pub energy: NeuralEnergy,
+/// Contrastive training of any [`TrainableEnergy`] (an MLP by default).
+pub struct ContrastiveTrainer<E: TrainableEnergy = NeuralEnergy> {
+    pub energy: E,
     /// The weight average (see [`ContrastiveConfig::ema`]).
-    pub ema: Option<NeuralEnergy>,
+    pub ema: Option<E>,
     pub cfg: ContrastiveConfig,
     opt: Box<dyn Optimizer>,
     buffer: Option<ReplayBuffer>,
@@ -259,8 +322,21 @@ pub struct ContrastiveTrainer {
     grid_eval: Option<GridEval>,
 }
 
-impl ContrastiveTrainer {
+impl ContrastiveTrainer<NeuralEnergy> {
+    /// A trainer of a fresh MLP energy of `spec`, everything drawn from `seed`.
     pub fn new(spec: MlpSpec, cfg: ContrastiveConfig, seed: u64) -> Result<Self> {
+        Self::with_energy(cfg, seed, |rng| NeuralEnergy::mlp(spec, rng))
+    }
+}
+
+impl<E: TrainableEnergy> ContrastiveTrainer<E> {
+    /// A trainer of the energy `build` makes from the trainer's generator (seeded by
+    /// `seed`, before the replay buffer draws its chains).
+    pub fn with_energy(
+        cfg: ContrastiveConfig,
+        seed: u64,
+        build: impl FnOnce(&mut Rng) -> Result<E>,
+    ) -> Result<Self> {
         let grid = cfg.negatives == Negatives::Grid;
         cfg.optim.validate()?;
         if !(cfg.energy_l2.is_finite() && cfg.energy_l2 >= 0.0) {
@@ -284,15 +360,6 @@ impl ContrastiveTrainer {
                 "batch and mcmc steps must be >= 1 (0 mcmc steps only with grid negatives)",
             ));
         }
-        if grid && (spec.in_dim != 2 || cfg.grid_cells < 8 || cfg.grid_refresh == 0) {
-            return Err(Error::invalid(
-                "grid negatives",
-                format!(
-                    "need a 2-D energy (got {}-D), grid cells >= 8 (got {}) and grid refresh >= 1 (got {})",
-                    spec.in_dim, cfg.grid_cells, cfg.grid_refresh
-                ),
-            ));
-        }
         crate::mcmc::Langevin::mala(cfg.step_size, 1.0)?;
         if cfg.noise_hi.partial_cmp(&cfg.noise_lo) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::invalid(
@@ -300,16 +367,33 @@ impl ContrastiveTrainer {
                 format!("[{}, {}] is empty", cfg.noise_lo, cfg.noise_hi),
             ));
         }
+        if !(0.0..1.0).contains(&cfg.ema) {
+            return Err(Error::invalid(
+                "ema",
+                format!("{} (must be in [0, 1))", cfg.ema),
+            ));
+        }
+        let mut rng = Rng::seed_from_u64(seed);
+        let energy = build(&mut rng)?;
+        let dim = energy.dim();
+        if grid && (dim != 2 || cfg.grid_cells < 8 || cfg.grid_refresh == 0) {
+            return Err(Error::invalid(
+                "grid negatives",
+                format!(
+                    "need a 2-D energy (got {dim}-D), grid cells >= 8 (got {}) and grid refresh >= 1 (got {})",
+                    cfg.grid_cells, cfg.grid_refresh
+                ),
+            ));
+        }
         // The replay buffer, the batch's chains and the grid's densities (f64).
-        let dim = spec.in_dim as u64;
         let cells = if grid { cfg.grid_cells as u64 } else { 0 };
         crate::budget::check(
             "buffer/batch/grid_cells",
             crate::budget::bytes(
                 crate::budget::sum(&[
-                    (cfg.buffer as u64).checked_mul(dim),
+                    (cfg.buffer as u64).checked_mul(dim as u64),
                     (cfg.batch as u64)
-                        .checked_mul(dim)
+                        .checked_mul(dim as u64)
                         .and_then(|b| b.checked_mul(8)),
                     cells.checked_mul(cells).and_then(|c| c.checked_mul(4)),
                 ]),
@@ -320,22 +404,7 @@ impl ContrastiveTrainer {
                 cfg.buffer, cfg.batch
             ),
         )?;
-        let mut rng = Rng::seed_from_u64(seed);
-        let dim = spec.in_dim;
-        let energy = NeuralEnergy::mlp(spec, &mut rng)?;
-        if !(0.0..1.0).contains(&cfg.ema) {
-            return Err(Error::invalid(
-                "ema",
-                format!("{} (must be in [0, 1))", cfg.ema),
-            ));
-        }
-        let ema = (cfg.ema > 0.0)
-            .then(|| {
-                let mut e = NeuralEnergy::new(energy.net.clone())?;
-                e.spec = energy.spec.clone();
-                Ok::<_, Error>(e)
-            })
-            .transpose()?;
+        let ema = (cfg.ema > 0.0).then(|| energy.duplicate()).transpose()?;
         let buffer = (cfg.negatives == Negatives::Persistent)
             .then(|| {
                 ReplayBuffer::new(
@@ -435,10 +504,10 @@ impl ContrastiveTrainer {
             Negatives::Grid => {
                 if self.grid.is_none() || self.step.is_multiple_of(self.cfg.grid_refresh) {
                     let (lo, hi, n) = (self.cfg.noise_lo, self.cfg.noise_hi, self.cfg.grid_cells);
-                    let ev = self.grid_eval.get_or_insert_with(|| {
-                        GridEval::new(&self.energy.net, ([lo; 2], [hi; 2]), n)
-                    });
-                    self.grid = Some(ev.sampler(&self.energy.net)?);
+                    let ev = self
+                        .grid_eval
+                        .get_or_insert_with(|| GridEval::new(([lo; 2], [hi; 2]), n));
+                    self.grid = Some(ev.sampler(&self.energy)?);
                 }
                 let init = self
                     .grid
@@ -456,9 +525,9 @@ impl ContrastiveTrainer {
         self.energy.zero_param_grad();
         let parts = contrastive_grad(&mut self.energy, data, neg.view(), self.cfg.energy_l2);
         let grad_norm = if self.cfg.clip > 0.0 {
-            clip_grad_norm(&mut self.energy.net, self.cfg.clip)
+            clip_grad_norm(&mut self.energy, self.cfg.clip)
         } else {
-            crate::nn::optim::grad_norm(&mut self.energy.net)
+            crate::nn::optim::grad_norm(&mut self.energy)
         };
         if !parts.loss.is_finite() || !grad_norm.is_finite() || parts.gap().abs() > self.cfg.max_gap
         {
@@ -467,18 +536,17 @@ impl ContrastiveTrainer {
                 self.step, parts.e_data, parts.e_neg, grad_norm
             )));
         }
-        self.opt.step(&mut self.energy.net);
+        self.opt.step(&mut self.energy);
         if self.cfg.spectral_norm {
-            spectral_project(&mut self.energy.net, &mut self.power);
+            spectral_project(&mut self.energy, &mut self.power);
         }
         if let Some(ema) = self.ema.as_mut() {
             let d = self.cfg.ema as f32;
             let mut src: Vec<f32> = Vec::new();
             self.energy
-                .net
                 .visit_mut(&mut |p| src.extend(p.value.iter().copied()));
             let mut k = 0;
-            ema.net.visit_mut(&mut |p| {
+            ema.visit_mut(&mut |p| {
                 for v in p.value.iter_mut() {
                     *v = d * *v + (1.0 - d) * src[k];
                     k += 1;
@@ -500,7 +568,7 @@ impl ContrastiveTrainer {
     }
 
     /// The model to evaluate and save: the weight average when on, else the weights.
-    pub fn model(&self) -> &NeuralEnergy {
+    pub fn model(&self) -> &E {
         self.ema.as_ref().unwrap_or(&self.energy)
     }
 
@@ -520,12 +588,7 @@ impl ContrastiveTrainer {
     /// the [`ContrastiveConfig`], the update count and the generator's state. A caller
     /// may add its own tensors and config fields before [`StateFile::save`].
     pub fn state(&self) -> Result<StateFile> {
-        let spec = self.energy.spec.as_ref().ok_or_else(|| {
-            Error::invalid(
-                "contrastive trainer state",
-                "only an energy built by NeuralEnergy::mlp can be saved",
-            )
-        })?;
+        let spec = self.energy.architecture()?;
         let opt = self.opt.state();
         let mut st = StateFile::new(serde_json::json!({
             "model": "contrastive-trainer",
@@ -537,9 +600,9 @@ impl ContrastiveTrainer {
             "power": self.power.len(),
             "rng": &self.rng,
         }));
-        st.put_params("energy.", &self.energy.net);
+        st.put_params("energy.", &self.energy);
         if let Some(e) = &self.ema {
-            st.put_params("ema.", &e.net);
+            st.put_params("ema.", e);
         }
         st.put_f32("optim.lr", vec![1], vec![self.opt.lr()]);
         for (i, s) in opt.slots.into_iter().enumerate() {
@@ -588,16 +651,18 @@ impl ContrastiveTrainer {
                 "config field `model` is not \"contrastive-trainer\" (not a contrastive trainer state)".into(),
             ));
         }
-        let spec: MlpSpec = st.field("spec")?;
+        let spec: serde_json::Value = st.field("spec")?;
         let cfg: ContrastiveConfig = st.field("training")?;
+        let dim = E::arch_dim(&spec).map_err(|e| bad(format!("config field `spec`: {e}")))?;
         // The energy and the replay buffer are stored in the file: a config describing
         // more than it holds is refused before anything is built.
         let stored: u64 = st.tensors.values().map(|t| t.len() as u64).sum();
         let buffer = match cfg.negatives {
-            Negatives::Persistent => (cfg.buffer as u64).checked_mul(spec.in_dim as u64),
+            Negatives::Persistent => (cfg.buffer as u64).checked_mul(dim as u64),
             _ => Some(0),
         };
-        match crate::budget::sum(&[spec.param_count(), buffer]) {
+        let params = E::param_count(&spec).map_err(|e| bad(format!("config field `spec`: {e}")))?;
+        match crate::budget::sum(&[params, buffer]) {
             Some(n) if n <= stored => {}
             n => {
                 return Err(bad(format!(
@@ -606,11 +671,12 @@ impl ContrastiveTrainer {
                 )));
             }
         }
-        let dim = spec.in_dim;
-        let mut t = Self::new(spec, cfg, 0).map_err(|e| bad(e.to_string()))?;
-        st.load_params("energy.", &mut t.energy.net)?;
+        let mut t = Self::with_energy(cfg, 0, |rng| E::build(&spec, rng))
+            .map_err(|e| bad(e.to_string()))?;
+        let dim = t.energy.dim();
+        st.load_params("energy.", &mut t.energy)?;
         if let Some(e) = t.ema.as_mut() {
-            st.load_params("ema.", &mut e.net)?;
+            st.load_params("ema.", e)?;
         }
         t.opt.set_lr(st.f32("optim.lr", Some(&[1]))?[0]);
         let n_slots: usize = st.field("optim_slots")?;
@@ -625,12 +691,12 @@ impl ContrastiveTrainer {
             slots,
         };
         t.opt
-            .set_state(state, &t.energy.net)
+            .set_state(state, &t.energy)
             .map_err(|e| bad(e.to_string()))?;
         // The power vectors belong to the Linear weights in visiting order (`v` has the
         // weight's input width).
         let mut widths = Vec::new();
-        t.energy.net.visit_named("", &mut |name, p| {
+        t.energy.visit_named("", &mut |name, p| {
             if name.ends_with("weight") && p.shape.len() == 2 {
                 widths.push(p.shape[1]);
             }
@@ -662,7 +728,7 @@ impl ContrastiveTrainer {
             }
             let (lo, hi, n) = (t.cfg.noise_lo, t.cfg.noise_hi, t.cfg.grid_cells);
             let v = st.f64("grid.neg_energy", Some(&[n, n]))?;
-            let mut ev = GridEval::new(&t.energy.net, ([lo; 2], [hi; 2]), n);
+            let mut ev = GridEval::new(([lo; 2], [hi; 2]), n);
             ev.neg_e.copy_from_slice(v);
             t.grid = Some(
                 GridSampler::from_neg_energies(&ev.neg_e, ev.bounds, n)
@@ -801,42 +867,38 @@ struct GridEval {
     n: usize,
     bounds: Box2,
     /// Midpoints, `[n * n, 2]`, row-major over (iy, ix).
-    points: Array2<f32>,
-    ws: crate::nn::sequential::Workspace,
+    points: Array2<f64>,
     neg_e: Vec<f64>,
 }
 
-/// Rows per forward call of the grid evaluation.
+/// Rows per energy call of the grid evaluation.
 const GRID_BLOCK: usize = 4096;
 
 impl GridEval {
-    fn new(net: &crate::nn::Sequential, bounds: Box2, n: usize) -> Self {
+    fn new(bounds: Box2, n: usize) -> Self {
         let (lo, hi) = bounds;
         let h = [(hi[0] - lo[0]) / n as f64, (hi[1] - lo[1]) / n as f64];
         let points = Array2::from_shape_fn((n * n, 2), |(k, c)| {
             let i = if c == 0 { k % n } else { k / n };
-            (lo[c] + (i as f64 + 0.5) * h[c]) as f32
+            lo[c] + (i as f64 + 0.5) * h[c]
         });
         GridEval {
             n,
             bounds,
             points,
-            ws: net.workspace(GRID_BLOCK.min(n * n)),
             neg_e: vec![0.0; n * n],
         }
     }
 
-    /// The sampler for the energy `net` gives now.
-    fn sampler(&mut self, net: &crate::nn::Sequential) -> Result<GridSampler> {
+    /// The sampler for the density `energy` gives now.
+    fn sampler(&mut self, energy: &dyn Energy) -> Result<GridSampler> {
         for (pts, out) in self
             .points
             .axis_chunks_iter(Axis(0), GRID_BLOCK)
             .zip(self.neg_e.chunks_mut(GRID_BLOCK))
         {
-            let e = net.forward(pts, &mut self.ws, crate::nn::Parallelism::None); // [rows, 1]
-            out.iter_mut()
-                .zip(e.iter())
-                .for_each(|(o, &v)| *o = -(v as f64));
+            energy.energy(pts, out);
+            out.iter_mut().for_each(|o| *o = -*o);
         }
         GridSampler::from_neg_energies(&self.neg_e, self.bounds, self.n)
     }
@@ -844,7 +906,7 @@ impl GridEval {
 
 /// Divide every Linear weight `W: [out, in]` whose largest singular value `sigma`
 /// (one power iteration from the kept `v`) exceeds 1 by `sigma`; returns the sigmas.
-pub fn spectral_project(net: &mut crate::nn::Sequential, power: &mut Vec<Vec<f32>>) -> Vec<f32> {
+pub fn spectral_project(net: &mut dyn Parameters, power: &mut Vec<Vec<f32>>) -> Vec<f32> {
     let mut k = 0;
     let mut sigmas = Vec::new();
     net.visit_named_mut("", &mut |name, p| {
@@ -890,25 +952,46 @@ pub fn spectral_project(net: &mut crate::nn::Sequential, power: &mut Vec<Vec<f32
 
 /// A Gaussian energy with learnable mean and precision `P = L L^T` (`L` lower
 /// triangular): `E(y) = 1/2 (y - mu)^T P (y - mu)`. Contrastive training on Gaussian
-/// data drives it to the maximum-likelihood fit (the sample mean and covariance).
+/// data drives it to the maximum-likelihood fit (the sample mean and covariance). The
+/// parameters are `Param`s (`mu: [d]`, `l: [d, d]` row-major, upper triangle unused and
+/// never moved: its gradient is 0), so the optimizers, clipping, the weight average and
+/// the state file of [`ContrastiveTrainer`] handle it as they handle an MLP's.
 #[derive(Clone, Debug)]
 pub struct GaussianEnergy {
-    pub mu: Vec<f64>,
-    /// Row-major `[d, d]`, lower triangle used.
-    pub l: Array2<f64>,
-    /// Gradients of `mu` and `L`.
-    pub grad_mu: Vec<f64>,
-    pub grad_l: Array2<f64>,
+    pub mu: crate::nn::Param,
+    pub l: crate::nn::Param,
 }
 
 impl GaussianEnergy {
+    /// `N(0, I)`: `mu = 0`, `L = I`.
     pub fn new(d: usize) -> Self {
+        let mut l = vec![0.0f32; d * d];
+        (0..d).for_each(|i| l[i * d + i] = 1.0);
         GaussianEnergy {
-            mu: vec![0.0; d],
-            l: Array2::eye(d),
-            grad_mu: vec![0.0; d],
-            grad_l: Array2::zeros((d, d)),
+            mu: crate::nn::Param::new(vec![d], vec![0.0; d]),
+            l: crate::nn::Param::new(vec![d, d], l),
         }
+    }
+
+    /// The energy with mean `mu` and precision factor `l: [d, d]` (lower triangle used).
+    pub fn from_parts(mu: &[f64], l: ArrayView2<f64>) -> Result<Self> {
+        let d = mu.len();
+        if l.dim() != (d, d) {
+            return Err(Error::Shape {
+                what: "Gaussian energy precision factor".into(),
+                expected: vec![d, d],
+                found: l.shape().to_vec(),
+            });
+        }
+        let mut g = Self::new(d);
+        g.mu.value = mu.iter().map(|&v| v as f32).collect();
+        g.l.value = l.iter().map(|&v| v as f32).collect();
+        Ok(g)
+    }
+
+    /// The mean `mu`.
+    pub fn mean(&self) -> Vec<f64> {
+        self.mu.value.iter().map(|&v| v as f64).collect()
     }
 
     /// `P = L L^T`.
@@ -917,14 +1000,21 @@ impl GaussianEnergy {
         l.dot(&l.t())
     }
 
+    /// `L` in f64 with its upper triangle zeroed, `[d, d]`.
     fn lower(&self) -> Array2<f64> {
-        let mut l = self.l.clone();
-        for i in 0..l.nrows() {
-            for j in (i + 1)..l.ncols() {
-                l[[i, j]] = 0.0;
+        let d = self.mu.len();
+        Array2::from_shape_fn((d, d), |(i, j)| {
+            if j <= i {
+                self.l.value[i * d + j] as f64
+            } else {
+                0.0
             }
-        }
-        l
+        })
+    }
+
+    /// `y - mu`, `[batch, d]`.
+    fn centred(&self, y: ArrayView2<f64>) -> Array2<f64> {
+        &y - &ndarray::Array1::from(self.mean())
     }
 }
 
@@ -933,9 +1023,7 @@ impl Energy for GaussianEnergy {
         self.mu.len()
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        let l = self.lower();
-        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
-        let u = c.dot(&l); // [batch, d]: rows (y - mu)^T L
+        let u = self.centred(y).dot(&self.lower()); // [batch, d]: rows (y - mu)^T L
         for (o, r) in out.iter_mut().zip(u.rows()) {
             *o = 0.5 * r.dot(&r);
         }
@@ -947,8 +1035,7 @@ impl Energy for GaussianEnergy {
         mut grad: ndarray::ArrayViewMut2<f64>,
     ) {
         let l = self.lower();
-        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
-        let u = c.dot(&l); // [batch, d]
+        let u = self.centred(y).dot(&l); // [batch, d]
         for (o, r) in out.iter_mut().zip(u.rows()) {
             *o = 0.5 * r.dot(&r);
         }
@@ -961,29 +1048,94 @@ impl Energy for GaussianEnergy {
 
 impl Learnable for GaussianEnergy {
     fn accumulate_param_grad(&mut self, y: ArrayView2<f64>, coef: &[f64]) {
+        let d = self.mu.len();
         let l = self.lower();
-        let c = &y - &ndarray::ArrayView1::from(&self.mu); // [batch, d]
+        let c = self.centred(y); // [batch, d]
         let u = c.dot(&l); // [batch, d]
         let pc = u.dot(&l.t()); // [batch, d]: P (y - mu)
-        // dE/dmu = -P (y - mu); dE/dL = (y - mu) (y - mu)^T L (lower triangle).
+        // dE/dmu = -P (y - mu); dE/dL = (y - mu) (y - mu)^T L (lower triangle). Summed
+        // in f64, added to the f32 gradients once.
+        let mut g_mu = vec![0.0f64; d];
+        let mut g_l = vec![0.0f64; d * d];
         for ((w, pr), (cr, ur)) in coef
             .iter()
             .zip(pc.rows())
             .zip(c.rows().into_iter().zip(u.rows()))
         {
-            for (g, p) in self.grad_mu.iter_mut().zip(pr) {
+            for (g, p) in g_mu.iter_mut().zip(pr) {
                 *g -= w * p;
             }
-            for i in 0..self.mu.len() {
+            for i in 0..d {
                 for j in 0..=i {
-                    self.grad_l[[i, j]] += w * cr[i] * ur[j];
+                    g_l[i * d + j] += w * cr[i] * ur[j];
                 }
             }
         }
+        for (g, v) in self.mu.grad.iter_mut().zip(&g_mu) {
+            *g += *v as f32;
+        }
+        for (g, v) in self.l.grad.iter_mut().zip(&g_l) {
+            *g += *v as f32;
+        }
     }
     fn zero_param_grad(&mut self) {
-        self.grad_mu.iter_mut().for_each(|g| *g = 0.0);
-        self.grad_l.fill(0.0);
+        self.zero_grad();
+    }
+}
+
+impl Parameters for GaussianEnergy {
+    fn visit_mut(&mut self, f: &mut dyn FnMut(&mut crate::nn::Param)) {
+        f(&mut self.mu);
+        f(&mut self.l);
+    }
+    fn visit_named(&self, prefix: &str, f: &mut dyn FnMut(&str, &crate::nn::Param)) {
+        f(&format!("{prefix}mu"), &self.mu);
+        f(&format!("{prefix}l"), &self.l);
+    }
+    fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut crate::nn::Param)) {
+        f(&format!("{prefix}mu"), &mut self.mu);
+        f(&format!("{prefix}l"), &mut self.l);
+    }
+}
+
+/// The architecture of a [`GaussianEnergy`] in a trainer's state file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct GaussianSpec {
+    gaussian_dim: usize,
+}
+
+impl TrainableEnergy for GaussianEnergy {
+    fn duplicate(&self) -> Result<Self> {
+        Ok(self.clone())
+    }
+    fn architecture(&self) -> Result<serde_json::Value> {
+        Ok(serde_json::json!(GaussianSpec {
+            gaussian_dim: self.mu.len()
+        }))
+    }
+    fn build(arch: &serde_json::Value, _rng: &mut Rng) -> Result<Self> {
+        let s: GaussianSpec = serde_json::from_value(arch.clone())
+            .map_err(|e| Error::invalid("gaussian energy", e.to_string()))?;
+        if s.gaussian_dim == 0 {
+            return Err(Error::invalid("gaussian energy", "dimension must be >= 1"));
+        }
+        crate::budget::check(
+            "gaussian_dim",
+            crate::budget::bytes(Self::param_count(arch)?, 16),
+            "a Gaussian energy's mean and precision factor",
+        )?;
+        Ok(Self::new(s.gaussian_dim))
+    }
+    fn param_count(arch: &serde_json::Value) -> Result<Option<u64>> {
+        let s: GaussianSpec = serde_json::from_value(arch.clone())
+            .map_err(|e| Error::invalid("gaussian energy", e.to_string()))?;
+        let d = s.gaussian_dim as u64;
+        Ok(d.checked_mul(d).and_then(|dd| dd.checked_add(d)))
+    }
+    fn arch_dim(arch: &serde_json::Value) -> Result<usize> {
+        serde_json::from_value::<GaussianSpec>(arch.clone())
+            .map(|s| s.gaussian_dim)
+            .map_err(|e| Error::invalid("gaussian energy", e.to_string()))
     }
 }
 

@@ -136,7 +136,7 @@ fn learnable_gaussian_reaches_the_maximum_likelihood_fit() {
     let mut chains = State::new(&g, Array2::zeros((512, 2))).unwrap();
     let k = Langevin::mala(0.1, 1.0).unwrap();
     let mut info = Info::default();
-    let lr = 0.05;
+    let lr = 0.05f32;
     for it in 0..1500 {
         // Persistent chains on the current model.
         chains.refresh(&g, true);
@@ -153,9 +153,9 @@ fn learnable_gaussian_reaches_the_maximum_likelihood_fit() {
         );
         let step = if it < 1000 { lr } else { lr * 0.2 };
         for i in 0..2 {
-            g.mu[i] -= step * g.grad_mu[i];
+            g.mu.value[i] -= step * g.mu.grad[i];
             for j in 0..=i {
-                g.l[[i, j]] -= step * g.grad_l[[i, j]];
+                g.l.value[i * 2 + j] -= step * g.l.grad[i * 2 + j];
             }
         }
     }
@@ -165,11 +165,12 @@ fn learnable_gaussian_reaches_the_maximum_likelihood_fit() {
         [p[[1, 1]] / det, -p[[0, 1]] / det],
         [-p[[1, 0]] / det, p[[0, 0]] / det]
     ];
+    let mu = g.mean();
     for i in 0..2 {
         assert!(
-            (g.mu[i] - mean[i]).abs() < 0.05,
+            (mu[i] - mean[i]).abs() < 0.05,
             "mean {i}: {} vs {}",
-            g.mu[i],
+            mu[i],
             mean[i]
         );
         for j in 0..2 {
@@ -417,5 +418,108 @@ fn a_diverging_toy_run_keeps_its_last_good_checkpoint() {
     let mut e = vec![0.0; 8];
     saved.energy(y.view(), &mut e);
     assert!(e.iter().all(|v| v.is_finite()), "{e:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Correlated Gaussian data `y = m + A z`: `n` rows, their mean and covariance.
+fn gaussian_data(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>, Array2<f64>) {
+    let mut rng = Rng::seed_from_u64(seed);
+    let (m, a) = ([1.0, -0.5], array![[1.0, 0.0], [0.8, 0.6]]);
+    let mut data = Array2::<f64>::zeros((n, 2));
+    for mut r in data.rows_mut() {
+        let z: [f64; 2] = [
+            StandardNormal.sample(&mut rng),
+            StandardNormal.sample(&mut rng),
+        ];
+        r[0] = m[0] + a[[0, 0]] * z[0];
+        r[1] = m[1] + a[[1, 0]] * z[0] + a[[1, 1]] * z[1];
+    }
+    let mean = data.mean_axis(ndarray::Axis(0)).unwrap();
+    let c = &data - &mean;
+    let cov = c.t().dot(&c) / n as f64;
+    (data, mean.to_vec(), cov)
+}
+
+/// The contrastive trainer is generic over the energy (issue 26 item 1): the same
+/// trainer that fits MLPs, with its persistent chains, Adam and weight average, trains
+/// a `GaussianEnergy` to the maximum-likelihood fit (the sample mean and covariance,
+/// within 0.05 and 0.08 as the hand-written loop above). Its state file round-trips:
+/// a trainer saved and loaded makes the same next update as the one that went on.
+#[test]
+fn the_contrastive_trainer_fits_a_gaussian_energy_to_the_sample_mean_and_covariance() {
+    let n = 4096;
+    let (data, mean, cov) = gaussian_data(n, 3);
+    let cfg = ContrastiveConfig {
+        negatives: Negatives::Persistent,
+        // Every chain moves at every update, none restarts from the noise box (fresh
+        // chains a few steps from uniform noise are wider than the model and would
+        // bias the fit narrow: with restarts 0.05 and a pool of 8,192, Var 0.87 vs 1.0).
+        buffer: 256,
+        restart: 0.0,
+        mcmc_steps: 5,
+        step_size: 0.05,
+        energy_l2: 0.0,
+        ema: 0.99,
+        optim: ebm::nn::optim::OptimConfig::Adam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+        ..ContrastiveConfig::default()
+    };
+    let mut t = ContrastiveTrainer::with_energy(cfg, 7, |_| Ok(GaussianEnergy::new(2))).unwrap();
+    let b = t.cfg.batch;
+    for it in 0..3000 {
+        if it == 2000 {
+            t.set_lr(0.002);
+        }
+        let lo = (it * b) % (n - b);
+        t.step(data.slice(ndarray::s![lo..lo + b, ..])).unwrap();
+    }
+    let g = t.model();
+    let mu = g.mean();
+    let p = g.precision();
+    let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
+    let model_cov = array![
+        [p[[1, 1]] / det, -p[[0, 1]] / det],
+        [-p[[1, 0]] / det, p[[0, 0]] / det]
+    ];
+    eprintln!("mean {mu:?} vs {mean:?}; covariance {model_cov:?} vs {cov:?}");
+    for i in 0..2 {
+        assert!(
+            (mu[i] - mean[i]).abs() < 0.05,
+            "mean {i}: {} vs {}",
+            mu[i],
+            mean[i]
+        );
+        for j in 0..2 {
+            assert!(
+                (model_cov[[i, j]] - cov[[i, j]]).abs() < 0.08,
+                "cov[{i}][{j}]: {} vs {}",
+                model_cov[[i, j]],
+                cov[[i, j]]
+            );
+        }
+    }
+    // Save, load, and both make the same next update.
+    let dir = std::env::temp_dir().join(format!("ebm-gauss-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trainer.safetensors");
+    t.save_state(&path).unwrap();
+    let mut back: ContrastiveTrainer<GaussianEnergy> =
+        ContrastiveTrainer::load_state(&path).unwrap();
+    let batch = data.slice(ndarray::s![..b, ..]);
+    let (m1, m2) = (t.step(batch).unwrap(), back.step(batch).unwrap());
+    assert_eq!(m1.loss.to_bits(), m2.loss.to_bits());
+    assert_eq!(t.model().mu.value, back.model().mu.value);
+    assert_eq!(t.model().l.value, back.model().l.value);
+    // An MLP trainer refuses the Gaussian's state, naming the field.
+    let err = match ContrastiveTrainer::<NeuralEnergy>::load_state(&path) {
+        Ok(_) => panic!("an MLP trainer loaded a Gaussian state"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("spec"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,9 +43,8 @@ fn moments(x: &Array2<f64>) -> Moments {
 #[test]
 fn grid_draws_have_the_moments_of_a_correlated_gaussian() {
     // E(y) = 1/2 (y - mu)^T P (y - mu), P = L L^T non-diagonal; Sigma = P^-1.
-    let mut e = GaussianEnergy::new(2);
-    e.mu = vec![0.7, -0.4];
-    e.l = array![[1.6, 0.0], [-0.9, 1.1]];
+    let e =
+        GaussianEnergy::from_parts(&[0.7, -0.4], array![[1.6, 0.0], [-0.9, 1.1]].view()).unwrap();
     let p = e.precision();
     let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
     let sigma = [
@@ -72,10 +71,10 @@ fn grid_draws_have_the_moments_of_a_correlated_gaussian() {
     for i in 0..2 {
         let tol = 5.0 * se_m[i] + 1e-4;
         assert!(
-            (m[i] - e.mu[i]).abs() < tol,
+            (m[i] - e.mean()[i]).abs() < tol,
             "mean {i}: {} vs {} (tol {tol})",
             m[i],
-            e.mu[i]
+            e.mean()[i]
         );
         for j in 0..2 {
             let want = sigma[i][j] + if i == j { jitter } else { 0.0 };
@@ -110,9 +109,8 @@ fn grid_draws_have_the_moments_of_a_correlated_gaussian() {
 #[test]
 fn every_grid_negative_lies_in_the_box() {
     // A Gaussian piled against a corner: its mass reaches the edges of the box.
-    let mut e = GaussianEnergy::new(2);
-    e.mu = vec![2.4, -1.4];
-    e.l = array![[0.8, 0.0], [0.0, 0.8]];
+    let e =
+        GaussianEnergy::from_parts(&[2.4, -1.4], array![[0.8, 0.0], [0.0, 0.8]].view()).unwrap();
     let bounds = ([-1.5, -1.5], [2.5, 2.5]);
     let s = GridSampler::new(&e, bounds, 64).unwrap();
     let mut rng = Rng::seed_from_u64(3);

@@ -5,7 +5,7 @@
 //! tensor is an error naming the file and the tensor.
 
 use ebm::contrastive::{ContrastiveConfig, ContrastiveTrainer, Negatives};
-use ebm::energy::MlpSpec;
+use ebm::energy::{MlpSpec, NeuralEnergy};
 use ebm::nn::ActivationKind;
 use ebm::nn::checkpoint::StateFile;
 use ebm::toy::ToyData;
@@ -120,7 +120,7 @@ fn grid_negatives_resume_between_rebuilds_from_the_stale_grid() {
     }
     let mut st = st;
     st.tensors.remove("grid.neg_energy");
-    let mut rebuilt = ContrastiveTrainer::from_state(&st).unwrap();
+    let mut rebuilt = ContrastiveTrainer::<NeuralEnergy>::from_state(&st).unwrap();
     for b in &data[7..] {
         rebuilt.step(b.view()).unwrap();
     }
@@ -212,7 +212,7 @@ fn a_state_missing_a_tensor_names_the_file_and_the_tensor() {
     st.tensors.remove("buffer");
     let path = dir.join("trainer.safetensors");
     st.save(&path).unwrap();
-    let err = match ContrastiveTrainer::load_state(&path) {
+    let err = match ContrastiveTrainer::<NeuralEnergy>::load_state(&path) {
         Ok(_) => panic!("a state without its buffer must not load"),
         Err(e) => e.to_string(),
     };
@@ -222,7 +222,7 @@ fn a_state_missing_a_tensor_names_the_file_and_the_tensor() {
     );
     // A plain energy checkpoint is not a trainer state.
     t.model().save(&path).unwrap();
-    let err = match ContrastiveTrainer::load_state(&path) {
+    let err = match ContrastiveTrainer::<NeuralEnergy>::load_state(&path) {
         Ok(_) => panic!("an energy checkpoint is not a trainer state"),
         Err(e) => e.to_string(),
     };

@@ -260,7 +260,7 @@ proptest! {
             ebm::eval::vae::SavedVae::load(&f, &mut rng).map(|_| ()),
             ebm::models::conditional::ConditionalEbm::load(&f).map(|_| ()),
             StateFile::load(&f).map(|_| ()),
-            ebm::contrastive::ContrastiveTrainer::load_state(&f).map(|_| ()),
+            ebm::contrastive::ContrastiveTrainer::<ebm::energy::NeuralEnergy>::load_state(&f).map(|_| ()),
             ebm::toy_ebm::ToyTraining::load_state(&f).map(|_| ()),
         ];
         let _ = std::fs::remove_file(&f);
