@@ -137,6 +137,7 @@ fn contrastive(a: &TourArgs) -> toy::TrainToyArgs {
         out: Some(a.out.join("2-toy-8gaussians")),
         resume: None,
         keep_last: None,
+        sample_steps: if a.quick { 100 } else { 500 },
         stop_after_updates: None,
     }
 }

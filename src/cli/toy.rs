@@ -104,6 +104,10 @@ pub struct TrainToyArgs {
     /// and the NLL) [default: 3, or the resumed run's]; >= 0.
     #[arg(long = "keep")]
     pub keep_last: Option<usize>,
+    /// MALA steps of the 2,000 chains (from uniform noise over the box) drawn in
+    /// samples.png, 1..=100000. The figure only: no printed number depends on it.
+    #[arg(long, default_value_t = 500)]
+    pub sample_steps: usize,
     /// Stop as Ctrl-C would after this many updates in all (for tests of --resume); >= 0.
     #[arg(long, hide = true)]
     pub stop_after_updates: Option<usize>,
@@ -280,6 +284,12 @@ fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> 
 /// run repeats nothing) and exits 0; energy.safetensors stays the model of the last
 /// evaluation point.
 pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
+    if !(1..=100_000).contains(&a.sample_steps) {
+        return Err(Error::invalid(
+            "--sample-steps",
+            format!("{} (must be in 1..=100000)", a.sample_steps),
+        ));
+    }
     let dir = match &a.resume {
         Some(d) => d.clone(),
         None => match &a.out {
@@ -324,7 +334,7 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
     let data = t.data();
     let mut r = t.finish()?;
     r.trainer.model().save(&out.join("energy.safetensors"))?;
-    figures(&out, &data, &mut r)?;
+    figures(&out, &data, &mut r, a.sample_steps)?;
     let f = &r.final_eval;
     println!(
         "{}: exact test NLL {:.4} nats (data entropy {}), KL(p_data || p_model) {} nats, log Z {:.4}, {:.1} s; run folder {}",
@@ -341,7 +351,12 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
     Ok(())
 }
 
-fn figures(out: &Path, data: &ToyData, r: &mut ebm::toy_ebm::ToyRun) -> Result<()> {
+fn figures(
+    out: &Path,
+    data: &ToyData,
+    r: &mut ebm::toy_ebm::ToyRun,
+    sample_steps: usize,
+) -> Result<()> {
     let bounds = data.support_box();
     let (dens, _) = ebm::exact2d::density_grid(r.trainer.model(), 1.0, bounds, 200)?;
     let xr = (bounds.0[0], bounds.1[0]);
@@ -363,7 +378,7 @@ fn figures(out: &Path, data: &ToyData, r: &mut ebm::toy_ebm::ToyRun) -> Result<(
         yr,
         &g.mapv(|v| -v),
     )?;
-    let samples = r.trainer.sample(2000, 500)?;
+    let samples = r.trainer.sample(2000, sample_steps)?;
     let shown = data.sample(2000, 99);
     ebm::plot::scatter_series(
         &out.join("samples.png"),

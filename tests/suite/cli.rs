@@ -580,6 +580,8 @@ fn train_toy_writes_the_run_folder_and_eval_reproduces_its_numbers() {
         "64",
         "--batch",
         "64",
+        "--sample-steps",
+        "20",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -839,6 +841,8 @@ fn relu_energy_with_grid_negatives_beats_the_uniform_box_on_checkerboard() {
         "500",
         "--eval-every",
         "500",
+        "--sample-steps",
+        "50",
         "--out",
         out.to_str().unwrap(),
     ]);

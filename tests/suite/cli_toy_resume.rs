@@ -45,6 +45,8 @@ fn toy_args(extra: &[&str]) -> Vec<String> {
         "64",
         "--hidden",
         "32,32",
+        "--sample-steps",
+        "20",
     ]
     .iter()
     .chain(extra)
@@ -65,6 +67,8 @@ fn resume(dir: &Path, extra: &[&str]) -> Output {
         "toy",
         "--resume",
         dir.to_str().unwrap(),
+        "--sample-steps",
+        "20",
     ];
     a.extend(extra);
     ebm(&a)

@@ -478,6 +478,10 @@ fn values_out_of_their_documented_range_are_refused_naming_the_flag() {
         &["--sample-sweeps"],
     );
     refused(
+        &["train", "toy", "--sample-steps", "0", "--out", &out("t0")],
+        &["--sample-steps", "1..=100000"],
+    );
+    refused(
         &[
             "train",
             "toy",
