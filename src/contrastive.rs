@@ -17,11 +17,14 @@
 //! Tieleman 2008; Du and Mordatch 2019), or contrastive divergence CD-k (chains started
 //! at the data, Hinton 2002), or, in 2-D, exact draws from the model's Gibbs density
 //! discretized on a grid ([`GridSampler`]): no Markov chain at all, so the second
-//! expectation of the NLL gradient is estimated without the chains' bias.
+//! expectation of the NLL gradient is estimated without the chains' bias. Where the
+//! chains start and which transition moves them are independent choices: the
+//! transition is any batched kernel of [`crate::mcmc`] ([`ContrastiveConfig::kernel`]:
+//! MALA by default, ULA, random-walk MH or HMC).
 
 use crate::energy::{Energy, MlpSpec, NeuralEnergy};
 use crate::exact2d::{Box2, neg_energy_grid};
-use crate::mcmc::{Info, Kernel, Langevin, Noise, ReplayBuffer, Rng, State};
+use crate::mcmc::{Info, Kernel, KernelName, Noise, ReplayBuffer, Rng, State};
 use crate::nn::Parameters;
 use crate::nn::checkpoint::StateFile;
 use crate::nn::optim::{OptimConfig, Optimizer, clip_grad_norm};
@@ -173,15 +176,15 @@ impl Learnable for NeuralEnergy {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Negatives {
-    /// `steps` Langevin steps from uniform noise over the data box, every update.
+    /// `steps` transitions from uniform noise over the data box, every update.
     ShortRun,
     /// Persistent chains in a replay buffer; a fraction `restart` starts over from noise.
     Persistent,
-    /// CD-k: `steps` Langevin steps from the data batch.
+    /// CD-k: `steps` transitions from the data batch.
     ContrastiveDivergence,
     /// Exact draws from the model's Gibbs density discretized on a
     /// `grid_cells x grid_cells` grid over the noise box ([`GridSampler`], 2-D only),
-    /// rebuilt every `grid_refresh` updates, then `steps` Langevin steps (0 allowed).
+    /// rebuilt every `grid_refresh` updates, then `steps` transitions (0 allowed).
     Grid,
 }
 
@@ -208,13 +211,23 @@ pub const MAX_MCMC_STEPS: usize = 100_000;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContrastiveConfig {
     pub negatives: Negatives,
-    /// Langevin steps per update (>= 1, except for grid negatives, where 0 means the
+    /// Kernel transitions per update (>= 1, except for grid negatives, where 0 means the
     /// exact grid draws are the negatives).
     pub mcmc_steps: usize,
-    /// Langevin step `eps` (`y <- y - eps dE/dy + sqrt(2 eps) xi`).
+    /// The kernel's step size: Langevin's `eps` (`y <- y - eps dE/dy + sqrt(2 eps) xi`),
+    /// HMC's leapfrog step, the random walk's proposal scale.
     pub step_size: f64,
-    /// MALA (true) or ULA (false) moves.
+    /// MALA (true) or ULA (false) moves, when `kernel` is not set (configs written
+    /// before it).
     pub adjusted: bool,
+    /// The transition that moves the negatives' chains: any batched kernel of
+    /// [`crate::mcmc`] ([`KernelName`]); `None` (older configs): MALA or ULA by
+    /// `adjusted`.
+    #[serde(default)]
+    pub kernel: Option<KernelName>,
+    /// Leapfrog steps per HMC transition (`kernel` HMC only).
+    #[serde(default = "default_leapfrog")]
+    pub leapfrog: usize,
     /// Replay buffer size and restart probability (persistent chains).
     pub buffer: usize,
     pub restart: f64,
@@ -250,12 +263,32 @@ pub struct ContrastiveConfig {
     pub grid_refresh: usize,
 }
 
+fn default_leapfrog() -> usize {
+    5
+}
+
 fn default_grid_cells() -> usize {
     128
 }
 
 fn default_grid_refresh() -> usize {
     1
+}
+
+impl ContrastiveConfig {
+    /// The kernel that moves the negatives (see [`ContrastiveConfig::kernel`]).
+    pub fn kernel_name(&self) -> KernelName {
+        self.kernel.unwrap_or(if self.adjusted {
+            KernelName::Mala
+        } else {
+            KernelName::Ula
+        })
+    }
+
+    /// The negatives' transition, built (and so checked) from the config.
+    pub fn transition(&self) -> Result<Box<dyn Kernel>> {
+        self.kernel_name().build(self.step_size, self.leapfrog, 1.0)
+    }
 }
 
 impl Default for ContrastiveConfig {
@@ -265,6 +298,8 @@ impl Default for ContrastiveConfig {
             mcmc_steps: 20,
             step_size: 0.02,
             adjusted: true,
+            kernel: Some(KernelName::Mala),
+            leapfrog: default_leapfrog(),
             buffer: 8192,
             restart: 0.05,
             noise_lo: -4.5,
@@ -296,7 +331,7 @@ pub struct StepMetrics {
     pub e_data: f64,
     pub e_neg: f64,
     pub gap: f64,
-    /// Mean acceptance of the Langevin moves (1 for ULA).
+    /// Mean acceptance of the negatives' transitions (1 for ULA).
     pub acceptance: f64,
     /// Negatives restarted from noise in this update.
     pub restarted: usize,
@@ -360,7 +395,7 @@ impl<E: TrainableEnergy> ContrastiveTrainer<E> {
                 "batch and mcmc steps must be >= 1 (0 mcmc steps only with grid negatives)",
             ));
         }
-        crate::mcmc::Langevin::mala(cfg.step_size, 1.0)?;
+        cfg.transition()?;
         if cfg.noise_hi.partial_cmp(&cfg.noise_lo) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::invalid(
                 "noise box",
@@ -447,14 +482,10 @@ impl<E: TrainableEnergy> ContrastiveTrainer<E> {
         self.step
     }
 
-    /// Run the Langevin chains from `init` on the current energy; returns the
+    /// Run the negatives' kernel from `init` on the current energy; returns the
     /// negatives and the mean acceptance.
     pub fn run_chains(&mut self, init: Array2<f64>) -> Result<(Array2<f64>, f64)> {
-        let k: Langevin = if self.cfg.adjusted {
-            Langevin::mala(self.cfg.step_size, 1.0)?
-        } else {
-            Langevin::ula(self.cfg.step_size, 1.0)?
-        };
+        let k = self.cfg.transition()?;
         let mut state = State::new(&self.energy, init)?;
         let mut info = Info::default();
         let mut acc = 0.0;
@@ -751,7 +782,8 @@ impl<E: TrainableEnergy> ContrastiveTrainer<E> {
         Ok(t)
     }
 
-    /// Draw `n` model samples: `steps` Langevin moves from noise (for pictures).
+    /// Draw `n` model samples: `steps` transitions of the negatives' kernel from noise
+    /// (for pictures).
     pub fn sample(&mut self, n: usize, steps: usize) -> Result<Array2<f64>> {
         let dim = self.energy.dim();
         let mut init = Array2::zeros((n, dim)); // [n, dim]

@@ -54,6 +54,9 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Parsed once per process: the size of the largest variant (the train arguments) costs
+// nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The main job (also `ebm` alone): a tour of the lecture on embedded data, with an

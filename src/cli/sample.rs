@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use ebm::diagnostics::{Summary, SummaryTable};
 use ebm::energy::{Energy, NeuralEnergy};
 use ebm::eval::sampling::{SamplingRun, run_kernel, run_nuts, worst};
-use ebm::mcmc::{Hmc, Kernel, Langevin, RandomWalk, SampleConfig};
+use ebm::mcmc::{KernelName, SampleConfig};
 use ebm::nuts::NutsConfig;
 use ebm::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -179,12 +179,13 @@ fn draw(a: &SampleArgs, energy: &dyn Energy, seed: u64) -> Result<SamplingRun> {
         };
         return run_nuts(energy, &cfg);
     }
-    let mut kernel: Box<dyn Kernel> = match a.kernel {
-        KernelKind::Mh => Box::new(RandomWalk::new(a.step_size, a.beta)?),
-        KernelKind::Ula => Box::new(Langevin::ula(a.step_size, a.beta)?),
-        KernelKind::Mala => Box::new(Langevin::mala(a.step_size, a.beta)?),
-        KernelKind::Hmc | KernelKind::Nuts => Box::new(Hmc::new(a.step_size, a.leapfrog, a.beta)?),
+    let name = match a.kernel {
+        KernelKind::Mh => KernelName::Mh,
+        KernelKind::Ula => KernelName::Ula,
+        KernelKind::Mala => KernelName::Mala,
+        KernelKind::Hmc | KernelKind::Nuts => KernelName::Hmc,
     };
+    let mut kernel = name.build(a.step_size, a.leapfrog, a.beta)?;
     let cfg = SampleConfig {
         warmup: a.warmup,
         draws: a.draws,

@@ -120,6 +120,8 @@ fn contrastive(a: &TourArgs) -> toy::TrainToyArgs {
         updates: Some(if a.quick { 200 } else { 6000 }),
         negatives: "pcd".into(),
         langevin_steps: Some(20),
+        kernel: "mala".into(),
+        leapfrog: 5,
         grid_cells: 128,
         grid_refresh: 1,
         step_size: 0.02,

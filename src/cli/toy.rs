@@ -35,17 +35,27 @@ pub struct TrainToyArgs {
     /// set's box, then --langevin-steps MALA steps).
     #[arg(long, default_value = "pcd")]
     pub negatives: String,
-    /// Langevin (MALA) steps per update, at most 100000 [default: 20; 0 with --negatives
-    /// grid].
-    #[arg(long)]
+    /// Transitions of --kernel per update, at most 100000 [default: 20; 0 with
+    /// --negatives grid].
+    #[arg(long, alias = "mcmc-steps")]
     pub langevin_steps: Option<usize>,
+    /// The transition that moves the negatives: mala, ula, mh (random walk) or hmc (with
+    /// --leapfrog steps), as `ebm sample --kernel`. NUTS is not offered: nuts-rs runs
+    /// each chain alone with its own tree depth and adaptation, while negatives need one
+    /// fixed-cost transition of the whole batch of chains.
+    #[arg(long, default_value = "mala")]
+    pub kernel: String,
+    /// Leapfrog steps per HMC transition (--kernel hmc), 1..=1024.
+    #[arg(long, default_value_t = 5)]
+    pub leapfrog: usize,
     /// Grid negatives: cells per axis of the sampling grid; >= 8.
     #[arg(long, default_value_t = 128)]
     pub grid_cells: usize,
     /// Grid negatives: recompute the grid's density every this many updates; >= 1.
     #[arg(long, default_value_t = 1)]
     pub grid_refresh: usize,
-    /// Langevin step eps (y <- y - eps dE/dy + sqrt(2 eps) xi); > 0, finite.
+    /// The kernel's step: Langevin's eps (y <- y - eps dE/dy + sqrt(2 eps) xi), HMC's
+    /// leapfrog step, MH's proposal scale; > 0, finite.
     #[arg(long, default_value_t = 0.02)]
     pub step_size: f64,
     /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
@@ -94,7 +104,8 @@ pub struct TrainToyArgs {
     /// settings and seed (only --updates, --keep and the global options may be
     /// given): the same numbers as a run never stopped, on the same thread count.
     #[arg(long, conflicts_with_all = [
-        "dataset", "negatives", "langevin_steps", "grid_cells", "grid_refresh", "step_size",
+        "dataset", "negatives", "langevin_steps", "kernel", "leapfrog", "grid_cells",
+        "grid_refresh", "step_size",
         "energy_l2", "weight_decay", "spectral_norm", "lr", "lr_decay_at", "batch", "hidden",
         "activation", "train_size", "eval_every", "grid", "out",
     ])]
@@ -169,7 +180,31 @@ fn activation(name: &str) -> Result<ActivationKind> {
     })
 }
 
+/// The negatives' kernel `--kernel` names.
+fn kernel(name: &str) -> Result<ebm::mcmc::KernelName> {
+    if name.eq_ignore_ascii_case("nuts") {
+        return Err(Error::invalid(
+            "--kernel",
+            "nuts is not offered for negatives: nuts-rs runs each chain alone with its own tree depth and adaptation, while negatives need one fixed-cost transition of the whole batch (choose mh, ula, mala or hmc)",
+        ));
+    }
+    ebm::mcmc::KernelName::from_name(name).map_err(|e| match e {
+        Error::Invalid { msg, .. } => Error::invalid("--kernel", msg),
+        e => e,
+    })
+}
+
 fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfig)> {
+    if !(1..=ebm::mcmc::MAX_LEAPFROG).contains(&a.leapfrog) {
+        return Err(Error::invalid(
+            "--leapfrog",
+            format!(
+                "{} (must be in 1..={})",
+                a.leapfrog,
+                ebm::mcmc::MAX_LEAPFROG
+            ),
+        ));
+    }
     let negatives = Negatives::from_name(&a.negatives)?;
     let grid = negatives == Negatives::Grid;
     // Grid negatives cover the box the exact evaluation integrates over.
@@ -193,6 +228,8 @@ fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfi
         noise_lo,
         noise_hi,
         step_size: a.step_size,
+        kernel: Some(kernel(&a.kernel)?),
+        leapfrog: a.leapfrog,
         energy_l2: a.energy_l2.unwrap_or(if grid { 0.0 } else { 0.001 }),
         optim: OptimConfig::AdamW {
             lr: a.lr.unwrap_or(if grid { 3e-3 } else { 1e-3 }),

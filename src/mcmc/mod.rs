@@ -53,6 +53,67 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 /// The generator every sampler takes.
 pub type Rng = Xoshiro256PlusPlus;
 
+/// The batched transition kernels by name: what `ebm sample --kernel` and the
+/// contrastive trainer's negatives (`ebm train toy --kernel`) offer. A new kernel is its
+/// file and one line here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelName {
+    /// Gaussian random-walk Metropolis-Hastings ([`RandomWalk`]).
+    Mh,
+    /// Unadjusted Langevin ([`Langevin::ula`]).
+    Ula,
+    /// Metropolis-adjusted Langevin ([`Langevin::mala`]).
+    Mala,
+    /// Hamiltonian Monte Carlo with a fixed number of leapfrog steps ([`Hmc`]).
+    Hmc,
+}
+
+impl KernelName {
+    /// Every name, in the order `--help` lists them.
+    pub const ALL: [KernelName; 4] = [
+        KernelName::Mh,
+        KernelName::Ula,
+        KernelName::Mala,
+        KernelName::Hmc,
+    ];
+
+    /// The short name (`mh`, `ula`, `mala`, `hmc`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelName::Mh => "mh",
+            KernelName::Ula => "ula",
+            KernelName::Mala => "mala",
+            KernelName::Hmc => "hmc",
+        }
+    }
+
+    /// The kernel named `name` (any case); the error lists the names.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                Error::invalid(
+                    "kernel",
+                    format!("unknown kernel '{name}' (choose {})", names.join(", ")),
+                )
+            })
+    }
+
+    /// The kernel at step size `step` (HMC: the leapfrog step, with `leapfrog` steps per
+    /// transition; the others ignore it) and inverse temperature `beta`.
+    pub fn build(self, step: f64, leapfrog: usize, beta: f64) -> Result<Box<dyn Kernel>> {
+        Ok(match self {
+            KernelName::Mh => Box::new(RandomWalk::new(step, beta)?),
+            KernelName::Ula => Box::new(Langevin::ula(step, beta)?),
+            KernelName::Mala => Box::new(Langevin::mala(step, beta)?),
+            KernelName::Hmc => Box::new(Hmc::new(step, leapfrog, beta)?),
+        })
+    }
+}
+
 /// Chains per parallel task, each with its own random stream.
 pub const CHAIN_BLOCK: usize = 128;
 

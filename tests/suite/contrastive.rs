@@ -523,3 +523,79 @@ fn the_contrastive_trainer_fits_a_gaussian_energy_to_the_sample_mean_and_covaria
     assert!(err.contains("spec"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Negatives from any batched kernel (issue 26 item 2): with each transition `ebm
+/// sample --kernel` offers (random-walk MH, ULA, MALA, HMC) moving the persistent
+/// chains, the trainer fits the Gaussian energy to the sample mean and covariance. ULA
+/// runs at a smaller step (its stationary law is off by O(step)).
+#[test]
+fn every_kernel_as_negatives_fits_the_gaussian_energy() {
+    use ebm::mcmc::KernelName;
+    let n = 4096;
+    let (data, mean, cov) = gaussian_data(n, 5);
+    for (kernel, step, steps) in [
+        (KernelName::Mh, 0.5, 5),
+        (KernelName::Ula, 0.01, 10),
+        (KernelName::Mala, 0.05, 5),
+        (KernelName::Hmc, 0.15, 2),
+    ] {
+        let cfg = ContrastiveConfig {
+            kernel: Some(kernel),
+            leapfrog: 4,
+            buffer: 256,
+            restart: 0.0,
+            mcmc_steps: steps,
+            step_size: step,
+            energy_l2: 0.0,
+            ema: 0.99,
+            optim: ebm::nn::optim::OptimConfig::Adam {
+                lr: 0.01,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+            ..ContrastiveConfig::default()
+        };
+        let mut t =
+            ContrastiveTrainer::with_energy(cfg, 9, |_| Ok(GaussianEnergy::new(2))).unwrap();
+        let b = t.cfg.batch;
+        let mut acc = 0.0;
+        for it in 0..3000 {
+            if it == 2000 {
+                t.set_lr(0.002);
+            }
+            let lo = (it * b) % (n - b);
+            acc += t
+                .step(data.slice(ndarray::s![lo..lo + b, ..]))
+                .unwrap()
+                .acceptance
+                / 3000.0;
+        }
+        let g = t.model();
+        let mu = g.mean();
+        let p = g.precision();
+        let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
+        let model_cov = array![
+            [p[[1, 1]] / det, -p[[0, 1]] / det],
+            [-p[[1, 0]] / det, p[[0, 0]] / det]
+        ];
+        eprintln!("{kernel:?}: acceptance {acc:.2}, mean {mu:?}, covariance {model_cov:?}");
+        for i in 0..2 {
+            assert!(
+                (mu[i] - mean[i]).abs() < 0.05,
+                "{kernel:?} mean {i}: {} vs {}",
+                mu[i],
+                mean[i]
+            );
+            for j in 0..2 {
+                assert!(
+                    (model_cov[[i, j]] - cov[[i, j]]).abs() < 0.08,
+                    "{kernel:?} cov[{i}][{j}]: {} vs {}",
+                    model_cov[[i, j]],
+                    cov[[i, j]]
+                );
+            }
+        }
+    }
+}

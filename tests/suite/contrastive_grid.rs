@@ -221,9 +221,17 @@ fn an_old_config_without_the_grid_fields_still_loads() {
     let o = v.as_object_mut().unwrap();
     o.remove("grid_cells").expect("serialized");
     o.remove("grid_refresh").expect("serialized");
-    let c: ContrastiveConfig = serde_json::from_value(v).unwrap();
+    // Nor the kernel fields (issue 26): `adjusted` chooses MALA or ULA as before.
+    o.remove("kernel").expect("serialized");
+    o.remove("leapfrog").expect("serialized");
+    let c: ContrastiveConfig = serde_json::from_value(v.clone()).unwrap();
     assert_eq!((c.grid_cells, c.grid_refresh), (128, 1));
     assert_eq!(c.negatives, Negatives::Persistent);
+    assert_eq!(c.kernel_name(), ebm::mcmc::KernelName::Mala);
+    assert_eq!(c.leapfrog, 5);
+    v["adjusted"] = serde_json::json!(false);
+    let c: ContrastiveConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(c.kernel_name(), ebm::mcmc::KernelName::Ula);
 }
 
 #[test]
