@@ -342,7 +342,7 @@ fn signalled_run(dir: &std::path::Path, signal: &str, ms: u64, extra: &[&str]) -
         "train",
         "vae",
         "--epochs",
-        "300",
+        "150",
         "--hidden",
         "64",
         "--threads",
@@ -372,7 +372,7 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
         "train",
         "vae",
         "--epochs",
-        "300",
+        "150",
         "--hidden",
         "64",
         "--threads",
@@ -382,14 +382,14 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
     ]);
     assert!(o.status.success(), "{}", text(&o).1);
     let want = metrics(&full);
-    assert_eq!(want.len(), 300);
+    assert_eq!(want.len(), 150);
     // A deterministic interruption in the middle of an epoch.
     let mid = d.join("mid");
     let o = ebm(&[
         "train",
         "vae",
         "--epochs",
-        "300",
+        "150",
         "--hidden",
         "64",
         "--threads",
@@ -410,7 +410,7 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
         "train",
         "vae",
         "--epochs",
-        "300",
+        "150",
         "--threads",
         "1",
         "--resume",
@@ -423,19 +423,19 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
     let int = d.join("int");
     let o = signalled_run(&int, "-INT", 600, &[]);
     let (out, err) = text(&o);
-    // The full run takes seconds (5 s here); the signal lands after 0.6 s.
+    // The full run takes seconds (2.5 s here, 150 epochs); the signal lands after 0.6 s.
     assert!(
         out.contains("interrupted"),
         "SIGINT did not interrupt the run: {out}"
     );
     {
         assert!(o.status.success(), "{err}");
-        assert!(metrics(&int).len() < 300);
+        assert!(metrics(&int).len() < 150);
         let o = ebm(&[
             "train",
             "vae",
             "--epochs",
-            "300",
+            "150",
             "--threads",
             "1",
             "--resume",
@@ -454,7 +454,7 @@ fn ctrl_c_and_kill_9_lose_nothing_a_resume_cannot_redo() {
             "train",
             "vae",
             "--epochs",
-            "300",
+            "150",
             "--threads",
             "1",
             "--resume",
