@@ -204,13 +204,13 @@ fn grid_negatives_stopped_between_rebuilds_resume_byte_for_byte() {
     );
 }
 
-/// The run of the signal test: 800 updates, evaluated every 200.
+/// The run of the signal test: 400 updates, evaluated every 100.
 fn long_run(dir: &Path) -> Vec<String> {
     toy_args(&[
         "--updates",
-        "800",
+        "400",
         "--eval-every",
-        "200",
+        "100",
         "--out",
         dir.to_str().unwrap(),
     ])
@@ -265,12 +265,12 @@ fn kill_9_and_ctrl_c_lose_at_most_one_evaluation_interval() {
     {
         let st = StateFile::load(&nine.join("trainer.safetensors")).unwrap();
         let saved = st.config["toy"]["updates_done"].as_u64().unwrap() as usize;
-        assert!(saved >= 200 && saved.is_multiple_of(200), "{saved}");
-        assert!(saved + 200 >= printed, "saved {saved}, printed {printed}");
+        assert!(saved >= 100 && saved.is_multiple_of(100), "{saved}");
+        assert!(saved + 100 >= printed, "saved {saved}, printed {printed}");
         let o = resume(&nine, &[]);
         ok(&o);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(&format!("at update {saved} of 800")), "{err}");
+        assert!(err.contains(&format!("at update {saved} of 400")), "{err}");
     }
     assert_same_run(&full, &nine);
     // Ctrl-C (SIGINT): the update finishes, the state is written at it, exit 0.
