@@ -167,12 +167,12 @@ fn epochs_done(dir: &Path) -> usize {
 fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
     let root = tmpdir("kill");
     let straight = root.join("straight");
-    let args = long_run(&straight, "300", &[]);
+    let args = long_run(&straight, "150", &[]);
     ok(&ebm(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>()));
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
     for (signal, name) in [("-9", "nine"), ("-INT", "int")] {
         let dir = root.join(name);
-        let args = long_run(&dir, "300", &[]);
+        let args = long_run(&dir, "150", &[]);
         let mut child = Command::new(env!("CARGO_BIN_EXE_ebm"))
             .args(&args)
             .stdout(std::process::Stdio::null())
@@ -190,9 +190,9 @@ fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
             .args([signal, &child.id().to_string()])
             .status();
         let status = child.wait().unwrap();
-        // The signal lands after epoch 20 of 300: it must interrupt the run.
+        // The signal lands after epoch 20 of 150: it must interrupt the run.
         assert!(
-            running && seen < 300,
+            running && seen < 150,
             "{signal} landed after the run ended ({seen} epochs)"
         );
         {
@@ -201,7 +201,7 @@ fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
             } else {
                 assert!(status.success(), "Ctrl-C exits cleanly");
             }
-            assert!(epochs_done(&dir) < 300, "stopped before the end");
+            assert!(epochs_done(&dir) < 150, "stopped before the end");
             let o = ebm(&[
                 "--threads",
                 "1",
@@ -226,7 +226,7 @@ fn kill_9_and_ctrl_c_lose_at_most_one_epoch() {
                 "resumed after epoch {from}, {seen} were seen"
             );
         }
-        assert_eq!(epochs_done(&dir), 300);
+        assert_eq!(epochs_done(&dir), 150);
         for f in ["trainer.safetensors", "model.safetensors"] {
             assert!(
                 read(&straight, f) == read(&dir, f),
