@@ -115,8 +115,9 @@ pub struct TrainToyArgs {
     /// and the NLL) [default: 3, or the resumed run's]; >= 0.
     #[arg(long = "keep")]
     pub keep_last: Option<usize>,
-    /// MALA steps of the 2,000 chains (from uniform noise over the box) drawn in
-    /// samples.png, 1..=100000. The figure only: no printed number depends on it.
+    /// Transitions of --kernel that move the 2,000 chains (from uniform noise over the
+    /// box) drawn in samples.png, 1..=100000. The figure only: no printed number
+    /// depends on it.
     #[arg(long, default_value_t = 500)]
     pub sample_steps: usize,
     /// Stop as Ctrl-C would after this many updates in all (for tests of --resume); >= 0.
