@@ -2,6 +2,7 @@
 //! mis-shaped or unexpected tensors fail with an error naming the tensor and shapes;
 //! writes are atomic (no temporary file left, the config beside the tensors).
 
+use crate::common::tmpdir;
 use ebm::data::digits::Digits;
 use ebm::models::vae::{Vae, VaeConfig};
 use ebm::nn::Parameters;
@@ -9,14 +10,6 @@ use ebm::nn::checkpoint::{config_path, load, save};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 use serde_json::json;
-use std::path::PathBuf;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-ckpt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn small(hidden: usize, seed: u64) -> Vae {
     let cfg = VaeConfig {

@@ -1,41 +1,7 @@
 //! The `ebm` command end to end: the main job, the benches' JSON, checkpoints through
 //! train/eval, and bad input giving one-line errors with a non-zero exit.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn ebm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn one_line_error(o: &Output, needles: &[&str]) {
-    let (_, err) = text(o);
-    assert!(!o.status.success(), "expected failure, got success: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "error is not one line: {err:?}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {err:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
+use crate::common::{ebm, one_line_error, text, tmpdir};
 
 #[test]
 fn the_main_job_tour_writes_a_report_naming_every_figure() {

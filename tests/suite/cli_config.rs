@@ -2,14 +2,8 @@
 //! them, the printed config is itself a config that resolves to the same settings, and bad
 //! files are one-line errors naming the file and the key.
 
-use std::process::{Command, Output};
-
-fn ebm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
+use crate::common::ebm;
+use std::process::Output;
 
 fn tmp(name: &str, text: &str) -> String {
     let p = std::env::temp_dir().join(format!("ebm-config-{name}-{}.toml", std::process::id()));

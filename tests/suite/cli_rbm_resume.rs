@@ -2,22 +2,9 @@
 //! with the same model, velocities and persistent particles, bit for bit, as the run
 //! that was never interrupted; a run folder of another kind is a one-line error.
 
-use std::path::{Path, PathBuf};
+use crate::common::{ebm, tmpdir};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn ebm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-clirbm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn ok(o: &Output) {
     assert!(

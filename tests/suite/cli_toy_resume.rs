@@ -3,24 +3,11 @@
 //! as the run never stopped; a bad run folder is a one-line error; checkpoints/ keeps the
 //! last N evaluated models and best.safetensors the one of lowest exact test NLL.
 
+use crate::common::{ebm, one_line_error, tmpdir};
 use ebm::nn::checkpoint::StateFile;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn ebm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-clitoy-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn ok(o: &Output) -> String {
     assert!(
@@ -291,18 +278,6 @@ fn kill_9_and_ctrl_c_lose_at_most_one_evaluation_interval() {
     }
     assert_same_run(&full, &int);
     let _ = std::fs::remove_dir_all(&root);
-}
-
-/// One line on stderr naming all of `needles`, no panic, a non-zero exit.
-fn one_line_error(o: &Output, needles: &[&str]) {
-    assert!(!o.status.success(), "expected a failure");
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in: {err}");
-    }
 }
 
 #[test]

@@ -2,40 +2,9 @@
 //! resumed run reaching the same numbers as an uninterrupted one, the importance-weighted
 //! evaluation, and one-line errors for bad settings and mismatched checkpoints.
 
+use crate::common::{ebm, one_line_error, text, tmpdir};
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn ebm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-clivae-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn one_line_error(o: &Output, needles: &[&str]) {
-    let (_, err) = text(o);
-    assert!(!o.status.success(), "expected failure, got success: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "error is not one line: {err:?}");
-    for n in needles {
-        assert!(lines[0].contains(n), "`{n}` not in {err:?}");
-    }
-    assert!(!err.contains("panicked"), "{err}");
-}
 
 /// The metrics rows without the timing columns.
 fn metrics(dir: &std::path::Path) -> Vec<String> {

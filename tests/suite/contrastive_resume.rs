@@ -4,20 +4,13 @@
 //! negatives between rebuilds, the toy loop's shuffle and curve); a state missing a
 //! tensor is an error naming the file and the tensor.
 
+use crate::common::tmpdir;
 use ebm::contrastive::{ContrastiveConfig, ContrastiveTrainer, Negatives};
 use ebm::energy::{MlpSpec, NeuralEnergy};
 use ebm::nn::ActivationKind;
 use ebm::nn::checkpoint::StateFile;
 use ebm::toy::ToyData;
 use ebm::toy_ebm::{ToyRunConfig, ToyTraining};
-use std::path::PathBuf;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-cresume-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn spec() -> MlpSpec {
     MlpSpec {

@@ -4,19 +4,13 @@
 //! panic, quickly, and without allocating what the input asks for: the commands run
 //! under `EBM_MEMORY_LIMIT` where the check is the memory budget.
 
+use crate::common::tmpdir;
 use ebm::nn::checkpoint;
 use ebm::nn::{Param, Parameters};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Run `ebm args` with at most `limit` of memory to give out; the output and the time.
 fn ebm_limited(args: &[&str], limit: &str) -> (Output, Duration) {

@@ -4,23 +4,10 @@
 //! screenshot is not blank. Without a Chromium binary the browser part is skipped unless
 //! EBM_REQUIRE_BROWSER=1 (as `.ci/run` sets it).
 
+use crate::common::{ebm, tmpdir};
 use base64::Engine;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn ebm(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ebm"))
-        .args(args)
-        .output()
-        .expect("run ebm")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ebm-report-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>, png::ColorType) {
     let dec = png::Decoder::new(std::io::Cursor::new(bytes));
