@@ -9,7 +9,7 @@ use ebm::data::digits::Digits;
 use ebm::nn::init::Init;
 use ebm::nn::lagrangian::{residuals, solve};
 use ebm::nn::{ActivationKind, Cost, Parallelism, Reduction, Sequential, SquaredError};
-use ndarray::{Array2, s};
+use ndarray::{Array2, ArrayView2, s};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -29,6 +29,31 @@ pub struct LagrangianArgs {
 
 fn l2(a: &Array2<f32>) -> f64 {
     a.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Finite-difference value of one entry of lambda_k, `-dC/dz_k[0, 0]` (central, h 1e-2):
+/// the cost of the rest of the chain from `z_k` moved up and down.
+fn fd_lambda(
+    chain: &Sequential,
+    z_k: &Array2<f32>,
+    k: usize,
+    y: ArrayView2<f32>,
+    cost: &SquaredError,
+) -> f64 {
+    let h = 1e-2f32;
+    let run_from = |z: &Array2<f32>| {
+        let mut z = z.clone();
+        for m in &chain.layers()[k..] {
+            let mut o = Array2::zeros((z.nrows(), m.out_dim(z.ncols()).expect("chained")));
+            m.fprop(z.view(), o.view_mut(), Parallelism::None);
+            z = o;
+        }
+        cost.cost(z.view(), y)
+    };
+    let (mut zp, mut zm) = (z_k.clone(), z_k.clone());
+    zp[[0, 0]] += h;
+    zm[[0, 0]] -= h;
+    -(run_from(&zp) - run_from(&zm)) / (2.0 * h as f64)
 }
 
 pub fn run(a: &LagrangianArgs, seed: u64) -> ebm::Result<()> {
@@ -59,21 +84,7 @@ pub fn run(a: &LagrangianArgs, seed: u64) -> ebm::Result<()> {
     );
     let mut modules = String::from("k,module,width,z_norm,lambda_norm,fd_rel_error\n");
     for k in 0..=chain.len() {
-        // Finite-difference check of one entry of lambda_k: -dC/dz_k[0, 0].
-        let h = 1e-2f32;
-        let run_from = |z: &Array2<f32>| {
-            let mut z = z.clone();
-            for m in &chain.layers()[k..] {
-                let mut o = Array2::zeros((z.nrows(), m.out_dim(z.ncols()).expect("chained")));
-                m.fprop(z.view(), o.view_mut(), Parallelism::None);
-                z = o;
-            }
-            cost.cost(z.view(), y.view())
-        };
-        let (mut zp, mut zm) = (sol.z[k].clone(), sol.z[k].clone());
-        zp[[0, 0]] += h;
-        zm[[0, 0]] -= h;
-        let fd = -(run_from(&zp) - run_from(&zm)) / (2.0 * h as f64);
+        let fd = fd_lambda(&chain, &sol.z[k], k, y.view(), &cost);
         let lam = sol.lambda[k][[0, 0]] as f64;
         let name = if k == 0 {
             "input"

@@ -387,26 +387,14 @@ fn write_run_files(
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let info = run_info(a, seed)?;
     let seed = info.seed;
-    // The run folder: --resume's, --run's, or runs/rbm when --save is not given alone.
-    let dir = a
-        .resume
-        .clone()
-        .or(a.run.clone())
-        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/rbm")));
-    let open = if a.resume.is_some() {
-        RunDir::resume
-    } else {
-        RunDir::open
-    };
-    let run = dir.as_deref().map(open).transpose()?;
+    let run = super::run_folder(&a.resume, &a.run, &a.save, "runs/rbm")?;
     let (train, test, what, grey) = load(&info.data, seed)?;
     if let Some(r) = &run {
         square_side(train.ncols())?;
         eprintln!("run folder: {}", r.path().display());
     }
     let (rbm, trainer) = model_and_trainer(a, run.as_ref(), &train, seed)?;
-    let cfg = trainer.config.clone();
-    let done = trainer.epoch();
+    let (cfg, done) = (trainer.config.clone(), trainer.epoch());
     eprintln!(
         "data: {what}, {} train / {} test images",
         train.nrows(),

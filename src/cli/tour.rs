@@ -188,12 +188,12 @@ fn get(row: &[(String, f64)], col: &str) -> f64 {
         .map_or(f64::NAN, |(_, v)| *v)
 }
 
-/// The four parts of the tour's report, with the numbers each part wrote.
-fn parts(out: &Path) -> Result<Vec<Part>> {
+/// Part 1's numbers: log Z per beta, by importance sampling (with its standard error)
+/// and by quadrature.
+fn gibbs_numbers(out: &Path) -> Result<Vec<ebm::report::Number>> {
     use ebm::report::Number;
-    let gibbs = rows(&out.join("1-gibbs"), "log_z.csv")?;
     let mut p1 = Vec::new();
-    for r in &gibbs {
+    for r in &rows(&out.join("1-gibbs"), "log_z.csv")? {
         let b = get(r, "beta");
         p1.push(Number {
             se: Some(get(r, "log_z_importance_se")),
@@ -209,9 +209,13 @@ fn parts(out: &Path) -> Result<Vec<Part>> {
             "nats",
         ));
     }
-    let toy = last_row(&out.join("2-toy-8gaussians"), "metrics.csv")?;
+    Ok(p1)
+}
+
+/// Part 3's numbers: the VAE's last test loss and KL, the fuzzy balls' mean sigmas.
+fn latent_numbers(out: &Path) -> Result<Vec<ebm::report::Number>> {
+    use ebm::report::Number;
     let vae = last_row(&out.join("3-vae"), "metrics.csv")?;
-    let balls = rows(&out.join("3-fuzzy-balls"), "fuzzy_balls.csv")?;
     let mut p3 = vec![
         Number::new(
             "VAE test loss <E>_q + KL per digit",
@@ -224,7 +228,7 @@ fn parts(out: &Path) -> Result<Vec<Part>> {
             "nats",
         ),
     ];
-    for r in &balls {
+    for r in &rows(&out.join("3-fuzzy-balls"), "fuzzy_balls.csv")? {
         let w = get(r, "kl_weight");
         p3.push(Number::new(
             format!("2-D codes, KL weight {w}: mean sigma of q(z|y)"),
@@ -232,18 +236,32 @@ fn parts(out: &Path) -> Result<Vec<Part>> {
             "",
         ));
     }
+    Ok(p3)
+}
+
+/// Part 4's numbers: the stationarity residual at and off the forward solution.
+fn lagrangian_numbers(out: &Path) -> Result<Vec<ebm::report::Number>> {
     let lag = rows(&out.join("4-lagrangian"), "residuals.csv")?;
-    let p4: Vec<Number> = lag
+    Ok(lag
         .iter()
         .zip(["at the forward solution", "with z_2 moved off it by 0.05"])
         .map(|(r, what)| {
-            Number::new(
+            ebm::report::Number::new(
                 format!("stationarity residual dL/dlambda {what}"),
                 get(r, "lambda_residual"),
                 "",
             )
         })
-        .collect();
+        .collect())
+}
+
+/// The four parts of the tour's report, with the numbers each part wrote.
+fn parts(out: &Path) -> Result<Vec<Part>> {
+    use ebm::report::Number;
+    let p1 = gibbs_numbers(out)?;
+    let toy = last_row(&out.join("2-toy-8gaussians"), "metrics.csv")?;
+    let p3 = latent_numbers(out)?;
+    let p4 = lagrangian_numbers(out)?;
     Ok(vec![
         Part {
             title: "1. Energies to probabilities: P_beta(y) = exp(-beta E(y)) / Z_beta".into(),

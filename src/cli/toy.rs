@@ -503,6 +503,66 @@ pub fn eval_toy(a: &EvalToyArgs, seed: u64) -> Result<()> {
 }
 
 /// Two runs on the same small training set, unregularized and regularized.
+/// One canyon run's energy, training and run settings: the energy penalty `l2` and the
+/// weight decay `wd` are what the two runs change.
+fn canyon_run(a: &CanyonArgs, l2: f64, wd: f32) -> (MlpSpec, ContrastiveConfig, ToyRunConfig) {
+    let spec = MlpSpec {
+        in_dim: 2,
+        hidden: vec![128, 128],
+        activation: ActivationKind::Silu,
+    };
+    let cfg = ContrastiveConfig {
+        energy_l2: l2,
+        step_size: 0.02,
+        optim: OptimConfig::AdamW {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: wd,
+        },
+        batch: a.train_size,
+        max_gap: 1e9,
+        clip: 0.0,
+        ..ContrastiveConfig::default()
+    };
+    let run = ToyRunConfig {
+        updates: a.updates,
+        eval_every: (a.updates / 10).max(1),
+        train_size: Some(a.train_size),
+        grid: 256,
+        lr_decay_at: vec![],
+        ..ToyRunConfig::default()
+    };
+    (spec, cfg, run)
+}
+
+/// Each run's test NLL and well depth against the update, one figure each.
+fn canyon_curves(out: &Path, curves: &[(&str, Vec<ebm::toy_ebm::EvalPoint>)]) -> Result<()> {
+    for (name, c) in curves {
+        let x: Vec<f64> = c.iter().map(|p| p.step as f64).collect();
+        let y: Vec<f64> = c.iter().map(|p| p.test_nll).collect();
+        let d: Vec<f64> = c.iter().map(|p| p.well_depth).collect();
+        ebm::plot::line_plot(
+            &out.join(format!("test_nll_{name}.png")),
+            &format!("{name}: exact test NLL"),
+            "update",
+            "nats",
+            &x,
+            &y,
+        )?;
+        ebm::plot::line_plot(
+            &out.join(format!("well_depth_{name}.png")),
+            &format!("{name}: well depth"),
+            "update",
+            "median grid E - mean train E",
+            &x,
+            &d,
+        )?;
+    }
+    Ok(())
+}
+
 pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
     let data = ToyData::from_name(&a.dataset)?;
     std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
@@ -513,34 +573,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
     let mut csv = String::from("run,step,well_depth,train_nll,test_nll\n");
     let mut configs = serde_json::Map::new();
     for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 0.1, 1e-3)] {
-        let spec = MlpSpec {
-            in_dim: 2,
-            hidden: vec![128, 128],
-            activation: ActivationKind::Silu,
-        };
-        let cfg = ContrastiveConfig {
-            energy_l2: l2,
-            step_size: 0.02,
-            optim: OptimConfig::AdamW {
-                lr: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: wd,
-            },
-            batch: a.train_size,
-            max_gap: 1e9,
-            clip: 0.0,
-            ..ContrastiveConfig::default()
-        };
-        let run = ToyRunConfig {
-            updates: a.updates,
-            eval_every: (a.updates / 10).max(1),
-            train_size: Some(a.train_size),
-            grid: 256,
-            lr_decay_at: vec![],
-            ..ToyRunConfig::default()
-        };
+        let (spec, cfg, run) = canyon_run(a, l2, wd);
         configs.insert(
             name.into(),
             serde_json::json!({"energy": &spec, "training": &cfg, "run": &run}),
@@ -580,27 +613,7 @@ pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
         )?;
         curves.push((name, r.curve));
     }
-    for (name, c) in &curves {
-        let x: Vec<f64> = c.iter().map(|p| p.step as f64).collect();
-        let y: Vec<f64> = c.iter().map(|p| p.test_nll).collect();
-        let d: Vec<f64> = c.iter().map(|p| p.well_depth).collect();
-        ebm::plot::line_plot(
-            &a.out.join(format!("test_nll_{name}.png")),
-            &format!("{name}: exact test NLL"),
-            "update",
-            "nats",
-            &x,
-            &y,
-        )?;
-        ebm::plot::line_plot(
-            &a.out.join(format!("well_depth_{name}.png")),
-            &format!("{name}: well depth"),
-            "update",
-            "median grid E - mean train E",
-            &x,
-            &d,
-        )?;
-    }
+    canyon_curves(&a.out, &curves)?;
     ebm::io::write_atomic(&a.out.join("canyon.md"), table.as_bytes())?;
     ebm::io::write_atomic(&a.out.join("canyon.csv"), csv.as_bytes())?;
     let config = serde_json::json!({

@@ -246,24 +246,44 @@ fn describe(c: &VaeTraining) -> String {
     )
 }
 
+/// The step to fit and where it starts: the run saved in `run` (when `resumed`, saying
+/// from where), else a fresh one from the flags, its config and metrics header written.
+fn step_for<'a>(
+    a: &TrainVaeArgs,
+    run: Option<&RunDir>,
+    resumed: bool,
+    data: &'a ImageSet,
+    seed: u64,
+) -> Result<(VaeStep<'a>, Position)> {
+    if let (true, Some(r)) = (resumed, run) {
+        let (s, at) = VaeStep::resume(r, data.train.view(), &data.test)?;
+        let inside = if at.update > 0 {
+            format!(" and {} batches of epoch {}", at.update, at.round + 1)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "resuming {} after epoch {}{inside}",
+            r.path().display(),
+            at.round
+        );
+        return Ok((s, at));
+    }
+    let s = VaeStep::new(resolve(a, data, seed)?, data.train.view(), &data.test)?;
+    if let Some(r) = run {
+        r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
+        r.start_metrics(&METRICS_HEADER)?;
+    }
+    Ok((s, Position::default()))
+}
+
 /// `ebm train vae`: settings and data, then [`ebm::train::fit`] over a [`VaeStep`], then
 /// the figures and the report.
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     if a.epochs == 0 || a.batch == 0 {
         return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
     }
-    // The run folder: --resume's, --run's, or runs/vae unless only --save is wanted.
-    let dir = a
-        .resume
-        .clone()
-        .or(a.run.clone())
-        .or_else(|| a.save.is_none().then(|| PathBuf::from("runs/vae")));
-    let open = if a.resume.is_some() {
-        RunDir::resume
-    } else {
-        RunDir::open
-    };
-    let run = dir.as_deref().map(open).transpose()?;
+    let run = super::run_folder(&a.resume, &a.run, &a.save, "runs/vae")?;
     // On resume the saved config wins over the flags (except --epochs and --minutes).
     let saved = match (&a.resume, &run) {
         (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
@@ -276,30 +296,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     }
     let data_dir = a.data.clone();
     let data = ImageSet::load(data_dir.as_deref(), saved.as_ref().map_or(seed, |c| c.seed))?;
-    let (mut step, start) = match (&saved, &run) {
-        (Some(_), Some(r)) => {
-            let (s, at) = VaeStep::resume(r, data.train.view(), &data.test)?;
-            let inside = if at.update > 0 {
-                format!(" and {} batches of epoch {}", at.update, at.round + 1)
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "resuming {} after epoch {}{inside}",
-                r.path().display(),
-                at.round
-            );
-            (s, at)
-        }
-        _ => {
-            let s = VaeStep::new(resolve(a, &data, seed)?, data.train.view(), &data.test)?;
-            if let Some(r) = &run {
-                r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
-                r.start_metrics(&METRICS_HEADER)?;
-            }
-            (s, Position::default())
-        }
-    };
+    let (mut step, start) = step_for(a, run.as_ref(), saved.is_some(), &data, seed)?;
     eprintln!(
         "config: {}",
         serde_json::to_string(step.config()).expect("config serializes")
