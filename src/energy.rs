@@ -694,12 +694,20 @@ impl Energy for NeuralEnergy {
         self.net.in_dim()
     }
     fn energy(&self, y: ArrayView2<f64>, out: &mut [f64]) {
-        let y32 = y.mapv(|v| v as f32); // [batch, dim]
-        let mut ws = self.net.workspace(y.nrows());
-        let e = self.net.forward(y32.view(), &mut ws, Parallelism::None); // [batch, 1]
+        // A workspace from the pool energy_grad keeps (grown as needed), not a fresh one
+        // per call: the grid negatives evaluate blocks of 4,096 rows every rebuild.
+        let mut ws = {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.pop().unwrap_or_default()
+        };
+        self.net
+            .input_mut(&mut ws, y.nrows())
+            .zip_mut_with(&y, |a, &b| *a = b as f32); // [batch, dim]
+        let e = self.net.forward_from_ws(&mut ws, Parallelism::None); // [batch, 1]
         out.iter_mut()
             .zip(e.iter())
             .for_each(|(o, &v)| *o = v as f64);
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
     }
     fn energy_grad(&self, y: ArrayView2<f64>, out: &mut [f64], mut grad: ArrayViewMut2<f64>) {
         let y32 = y.mapv(|v| v as f32); // [batch, dim]

@@ -440,6 +440,58 @@ fn gaussian_data(n: usize, seed: u64) -> (Array2<f64>, Vec<f64>, Array2<f64>) {
     (data, mean.to_vec(), cov)
 }
 
+/// 3,000 updates of a trainer of `GaussianEnergy::new(2)` (learning rate divided by 5
+/// after 2,000) on consecutive batches of `data`; the trainer and its mean acceptance.
+fn fit_gaussian(
+    cfg: ContrastiveConfig,
+    seed: u64,
+    data: &Array2<f64>,
+) -> (ContrastiveTrainer<GaussianEnergy>, f64) {
+    let mut t = ContrastiveTrainer::with_energy(cfg, seed, |_| Ok(GaussianEnergy::new(2))).unwrap();
+    let (n, b) = (data.nrows(), t.cfg.batch);
+    let mut acc = 0.0;
+    for it in 0..3000 {
+        if it == 2000 {
+            t.set_lr(0.002);
+        }
+        let lo = (it * b) % (n - b);
+        acc += t
+            .step(data.slice(ndarray::s![lo..lo + b, ..]))
+            .unwrap()
+            .acceptance
+            / 3000.0;
+    }
+    (t, acc)
+}
+
+/// The fitted mean within 0.05 and covariance `P^-1` within 0.08 of the data's.
+fn assert_fits(what: &str, g: &GaussianEnergy, mean: &[f64], cov: &Array2<f64>) {
+    let mu = g.mean();
+    let p = g.precision();
+    let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
+    let model_cov = array![
+        [p[[1, 1]] / det, -p[[0, 1]] / det],
+        [-p[[1, 0]] / det, p[[0, 0]] / det]
+    ];
+    eprintln!("{what}: mean {mu:?} vs {mean:?}; covariance {model_cov:?} vs {cov:?}");
+    for i in 0..2 {
+        assert!(
+            (mu[i] - mean[i]).abs() < 0.05,
+            "{what} mean {i}: {} vs {}",
+            mu[i],
+            mean[i]
+        );
+        for j in 0..2 {
+            assert!(
+                (model_cov[[i, j]] - cov[[i, j]]).abs() < 0.08,
+                "{what} cov[{i}][{j}]: {} vs {}",
+                model_cov[[i, j]],
+                cov[[i, j]]
+            );
+        }
+    }
+}
+
 /// The contrastive trainer is generic over the energy (issue 26 item 1): the same
 /// trainer that fits MLPs, with its persistent chains, Adam and weight average, trains
 /// a `GaussianEnergy` to the maximum-likelihood fit (the sample mean and covariance,
@@ -469,43 +521,11 @@ fn the_contrastive_trainer_fits_a_gaussian_energy_to_the_sample_mean_and_covaria
         },
         ..ContrastiveConfig::default()
     };
-    let mut t = ContrastiveTrainer::with_energy(cfg, 7, |_| Ok(GaussianEnergy::new(2))).unwrap();
+    let (mut t, _) = fit_gaussian(cfg, 7, &data);
+    assert_fits("PCD with MALA", t.model(), &mean, &cov);
     let b = t.cfg.batch;
-    for it in 0..3000 {
-        if it == 2000 {
-            t.set_lr(0.002);
-        }
-        let lo = (it * b) % (n - b);
-        t.step(data.slice(ndarray::s![lo..lo + b, ..])).unwrap();
-    }
-    let g = t.model();
-    let mu = g.mean();
-    let p = g.precision();
-    let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
-    let model_cov = array![
-        [p[[1, 1]] / det, -p[[0, 1]] / det],
-        [-p[[1, 0]] / det, p[[0, 0]] / det]
-    ];
-    eprintln!("mean {mu:?} vs {mean:?}; covariance {model_cov:?} vs {cov:?}");
-    for i in 0..2 {
-        assert!(
-            (mu[i] - mean[i]).abs() < 0.05,
-            "mean {i}: {} vs {}",
-            mu[i],
-            mean[i]
-        );
-        for j in 0..2 {
-            assert!(
-                (model_cov[[i, j]] - cov[[i, j]]).abs() < 0.08,
-                "cov[{i}][{j}]: {} vs {}",
-                model_cov[[i, j]],
-                cov[[i, j]]
-            );
-        }
-    }
     // Save, load, and both make the same next update.
-    let dir = std::env::temp_dir().join(format!("ebm-gauss-state-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::common::tmpdir("gauss-state");
     let path = dir.join("trainer.safetensors");
     t.save_state(&path).unwrap();
     let mut back: ContrastiveTrainer<GaussianEnergy> =
@@ -557,45 +577,12 @@ fn every_kernel_as_negatives_fits_the_gaussian_energy() {
             },
             ..ContrastiveConfig::default()
         };
-        let mut t =
-            ContrastiveTrainer::with_energy(cfg, 9, |_| Ok(GaussianEnergy::new(2))).unwrap();
-        let b = t.cfg.batch;
-        let mut acc = 0.0;
-        for it in 0..3000 {
-            if it == 2000 {
-                t.set_lr(0.002);
-            }
-            let lo = (it * b) % (n - b);
-            acc += t
-                .step(data.slice(ndarray::s![lo..lo + b, ..]))
-                .unwrap()
-                .acceptance
-                / 3000.0;
-        }
-        let g = t.model();
-        let mu = g.mean();
-        let p = g.precision();
-        let det = p[[0, 0]] * p[[1, 1]] - p[[0, 1]] * p[[1, 0]];
-        let model_cov = array![
-            [p[[1, 1]] / det, -p[[0, 1]] / det],
-            [-p[[1, 0]] / det, p[[0, 0]] / det]
-        ];
-        eprintln!("{kernel:?}: acceptance {acc:.2}, mean {mu:?}, covariance {model_cov:?}");
-        for i in 0..2 {
-            assert!(
-                (mu[i] - mean[i]).abs() < 0.05,
-                "{kernel:?} mean {i}: {} vs {}",
-                mu[i],
-                mean[i]
-            );
-            for j in 0..2 {
-                assert!(
-                    (model_cov[[i, j]] - cov[[i, j]]).abs() < 0.08,
-                    "{kernel:?} cov[{i}][{j}]: {} vs {}",
-                    model_cov[[i, j]],
-                    cov[[i, j]]
-                );
-            }
-        }
+        let (t, acc) = fit_gaussian(cfg, 9, &data);
+        assert_fits(
+            &format!("{kernel:?} (acceptance {acc:.2})"),
+            t.model(),
+            &mean,
+            &cov,
+        );
     }
 }
