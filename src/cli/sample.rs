@@ -25,6 +25,9 @@ pub enum KernelKind {
     Mala,
     /// HMC with --leapfrog steps, adapted step size and diagonal mass.
     Hmc,
+    /// Generalized HMC: --leapfrog steps per transition, the momentum kept between
+    /// transitions and partly redrawn (persistence 0.9), adapted step and mass.
+    Ghmc,
     /// NUTS (nuts-rs): adapted step size and diagonal mass, no step count to choose.
     Nuts,
 }
@@ -47,7 +50,7 @@ pub struct SampleArgs {
     /// A saved MLP energy (safetensors from `NeuralEnergy::save`) instead of --target.
     #[arg(long, conflicts_with = "target")]
     pub energy: Option<PathBuf>,
-    /// Transition kernel: mh, ula, mala, hmc or nuts (any case).
+    /// Transition kernel: mh, ula, mala, hmc, ghmc or nuts (any case).
     #[arg(long, value_enum, default_value = "hmc")]
     pub kernel: KernelKind,
     /// Independent chains (R-hat compares them; 4 or more); >= 1.
@@ -65,7 +68,7 @@ pub struct SampleArgs {
     /// Initial step size (adapted during warm-up except for ULA); > 0, finite.
     #[arg(long, default_value_t = 0.1)]
     pub step_size: f64,
-    /// Leapfrog steps per HMC transition, 1..=1024.
+    /// Leapfrog steps per HMC or GHMC transition, 1..=1024.
     #[arg(long, default_value_t = 10)]
     pub leapfrog: usize,
     /// Inverse temperature: the chains sample exp(-beta E); > 0, finite.
@@ -184,6 +187,7 @@ fn draw(a: &SampleArgs, energy: &dyn Energy, seed: u64) -> Result<SamplingRun> {
         KernelKind::Ula => KernelName::Ula,
         KernelKind::Mala => KernelName::Mala,
         KernelKind::Hmc | KernelKind::Nuts => KernelName::Hmc,
+        KernelKind::Ghmc => KernelName::Ghmc,
     };
     let mut kernel = name.build(a.step_size, a.leapfrog, a.beta)?;
     let cfg = SampleConfig {

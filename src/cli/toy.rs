@@ -39,13 +39,14 @@ pub struct TrainToyArgs {
     /// --negatives grid].
     #[arg(long, alias = "mcmc-steps")]
     pub langevin_steps: Option<usize>,
-    /// The transition that moves the negatives: mala, ula, mh (random walk) or hmc (with
-    /// --leapfrog steps), as `ebm sample --kernel`. NUTS is not offered: nuts-rs runs
+    /// The transition that moves the negatives: mala, ula, mh (random walk), hmc (with
+    /// --leapfrog steps) or ghmc (generalized HMC: --leapfrog steps, the momentum kept
+    /// between transitions and partly redrawn), as `ebm sample --kernel`. NUTS is not offered: nuts-rs runs
     /// each chain alone with its own tree depth and adaptation, while negatives need one
     /// fixed-cost transition of the whole batch of chains.
     #[arg(long, default_value = "mala")]
     pub kernel: String,
-    /// Leapfrog steps per HMC transition (--kernel hmc), 1..=1024.
+    /// Leapfrog steps per HMC transition (--kernel hmc, ghmc), 1..=1024.
     #[arg(long, default_value_t = 5)]
     pub leapfrog: usize,
     /// Grid negatives: cells per axis of the sampling grid; >= 8.
@@ -54,8 +55,8 @@ pub struct TrainToyArgs {
     /// Grid negatives: recompute the grid's density every this many updates; >= 1.
     #[arg(long, default_value_t = 1)]
     pub grid_refresh: usize,
-    /// The kernel's step: Langevin's eps (y <- y - eps dE/dy + sqrt(2 eps) xi), HMC's
-    /// leapfrog step, MH's proposal scale; > 0, finite.
+    /// The kernel's step: Langevin's eps (y <- y - eps dE/dy + sqrt(2 eps) xi), HMC's and
+    /// GHMC's leapfrog step, MH's proposal scale; > 0, finite.
     #[arg(long, default_value_t = 0.02)]
     pub step_size: f64,
     /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
@@ -186,7 +187,7 @@ fn kernel(name: &str) -> Result<ebm::mcmc::KernelName> {
     if name.eq_ignore_ascii_case("nuts") {
         return Err(Error::invalid(
             "--kernel",
-            "nuts is not offered for negatives: nuts-rs runs each chain alone with its own tree depth and adaptation, while negatives need one fixed-cost transition of the whole batch (choose mh, ula, mala or hmc)",
+            "nuts is not offered for negatives: nuts-rs runs each chain alone with its own tree depth and adaptation, while negatives need one fixed-cost transition of the whole batch (choose mh, ula, mala, hmc or ghmc)",
         ));
     }
     ebm::mcmc::KernelName::from_name(name).map_err(|e| match e {

@@ -10,7 +10,9 @@
 //! (`2 pi` in the whitened coordinates of a Gaussian) the chains would return to
 //! where they started and stop mixing.
 
-use super::{CHAIN_BLOCK, DIVERGENCE_THRESHOLD, Info, Kernel, Rng, State, accept_prob, validate};
+use super::integrator::{hamiltonian_verdict, inverse_mass, leapfrog};
+use super::metropolis::commit;
+use super::{CHAIN_BLOCK, Info, Kernel, Rng, State, validate};
 use crate::Result;
 use crate::energy::Energy;
 use rand::Rng as _;
@@ -97,19 +99,7 @@ impl Kernel for Hmc {
     ) -> Result<()> {
         validate(self.step_size, self.beta)?;
         let (n, d) = state.position.dim();
-        let ones;
-        let m: &[f64] = if self.inv_mass.is_empty() {
-            ones = vec![1.0; d];
-            &ones
-        } else if self.inv_mass.len() == d {
-            &self.inv_mass
-        } else {
-            return Err(crate::Error::Shape {
-                what: "hmc inverse mass".into(),
-                expected: vec![d],
-                found: vec![self.inv_mass.len()],
-            });
-        };
+        let m = inverse_mass(&self.inv_mass, d, "hmc")?;
         if !state.has_grad {
             state.refresh(energy, true);
         }
@@ -117,116 +107,34 @@ impl Kernel for Hmc {
         info.reset(n);
         info.grad_evals = self.leapfrog_steps as u64;
         let (eps, beta) = (self.step_size, self.beta);
-        let block = CHAIN_BLOCK * d;
         let sqrt_mass: Vec<f64> = m.iter().map(|mj| 1.0 / mj.sqrt()).collect();
 
-        // Momenta and the starting Hamiltonian; the trajectory starts at the state.
-        {
-            let s = &mut state.scratch;
-            s.proposal.assign(&state.position);
-            s.grad.assign(&state.grad);
-            let p = s.momentum.as_slice_mut().expect("standard layout");
-            let jitter = self.jitter.clamp(0.0, 0.99);
-            p.par_chunks_mut(block)
-                .zip(s.h0.par_chunks_mut(CHAIN_BLOCK))
-                .zip(s.eps.par_chunks_mut(CHAIN_BLOCK))
-                .zip(state.energy.par_chunks(CHAIN_BLOCK))
-                .zip(s.rngs.par_iter_mut())
-                .for_each(|((((p, h0), ec), e), r)| {
-                    for (((p, h0), ec), e) in p.chunks_exact_mut(d).zip(h0).zip(ec).zip(e) {
-                        *ec = eps * (1.0 + jitter * (2.0 * r.r#gen::<f64>() - 1.0));
-                        let mut k = 0.0;
-                        for j in 0..d {
-                            let z: f64 = StandardNormal.sample(r);
-                            p[j] = z * sqrt_mass[j];
-                            k += m[j] * p[j] * p[j];
-                        }
-                        *h0 = beta * e + 0.5 * k;
-                    }
-                });
-        }
-        // Leapfrog: one batched gradient per step.
-        for _ in 0..self.leapfrog_steps {
-            let s = &mut state.scratch;
-            let p = s.momentum.as_slice_mut().expect("standard layout");
-            let y = s.proposal.as_slice_mut().expect("standard layout");
-            let g = s.grad.as_slice().expect("standard layout");
-            p.par_chunks_mut(block)
-                .zip(y.par_chunks_mut(block))
-                .zip(g.par_chunks(block))
-                .zip(s.eps.par_chunks(CHAIN_BLOCK))
-                .for_each(|(((p, y), g), ec)| {
-                    for (((p, y), g), &eps) in p
-                        .chunks_exact_mut(d)
-                        .zip(y.chunks_exact_mut(d))
-                        .zip(g.chunks_exact(d))
-                        .zip(ec)
-                    {
-                        let half = 0.5 * eps * beta;
-                        for j in 0..d {
-                            p[j] -= half * g[j];
-                            y[j] += eps * m[j] * p[j];
-                        }
-                    }
-                });
-            energy.energy_grad(s.proposal.view(), &mut s.energy, s.grad.view_mut());
-            let p = s.momentum.as_slice_mut().expect("standard layout");
-            let g = s.grad.as_slice().expect("standard layout");
-            p.par_chunks_mut(block)
-                .zip(g.par_chunks(block))
-                .zip(s.eps.par_chunks(CHAIN_BLOCK))
-                .for_each(|((p, g), ec)| {
-                    for ((p, g), &eps) in p.chunks_exact_mut(d).zip(g.chunks_exact(d)).zip(ec) {
-                        let half = 0.5 * eps * beta;
-                        for (p, g) in p.iter_mut().zip(g) {
-                            *p -= half * g;
-                        }
-                    }
-                });
-        }
-        // Accept per chain.
+        // Momenta, each chain's jittered step and the starting Hamiltonian; the
+        // trajectory starts at the state.
         let s = &mut state.scratch;
-        let x = state.position.as_slice_mut().expect("standard layout");
-        let g = state.grad.as_slice_mut().expect("standard layout");
-        let xp = s.proposal.as_slice().expect("standard layout");
-        let gp = s.grad.as_slice().expect("standard layout");
-        let p = s.momentum.as_slice().expect("standard layout");
-        x.par_chunks_mut(block)
-            .zip(g.par_chunks_mut(block))
-            .zip(state.energy.par_chunks_mut(CHAIN_BLOCK))
-            .zip(xp.par_chunks(block))
-            .zip(gp.par_chunks(block))
-            .zip(p.par_chunks(block))
-            .zip(s.energy.par_chunks(CHAIN_BLOCK))
-            .zip(s.h0.par_chunks(CHAIN_BLOCK))
+        s.proposal.assign(&state.position);
+        s.grad.assign(&state.grad);
+        let p = s.momentum.as_slice_mut().expect("standard layout");
+        let jitter = self.jitter.clamp(0.0, 0.99);
+        p.par_chunks_mut(CHAIN_BLOCK * d)
+            .zip(s.h0.par_chunks_mut(CHAIN_BLOCK))
+            .zip(s.eps.par_chunks_mut(CHAIN_BLOCK))
+            .zip(state.energy.par_chunks(CHAIN_BLOCK))
             .zip(s.rngs.par_iter_mut())
-            .zip(info.acceptance.par_chunks_mut(CHAIN_BLOCK))
-            .zip(info.accepted.par_chunks_mut(CHAIN_BLOCK))
-            .zip(info.divergent.par_chunks_mut(CHAIN_BLOCK))
-            .for_each(
-                |(((((((((((x, g), e), xp), gp), p), ep), h0), r), acc), ok), div)| {
-                    for i in 0..e.len() {
-                        let rows = i * d..(i + 1) * d;
-                        let k: f64 = p[rows.clone()].iter().zip(m).map(|(p, m)| m * p * p).sum();
-                        let h1 = beta * ep[i] + 0.5 * k;
-                        let dh = h1 - h0[i];
-                        let finite =
-                            h1.is_finite() && gp[rows.clone()].iter().all(|v| v.is_finite());
-                        if !finite || dh > DIVERGENCE_THRESHOLD {
-                            div[i] = true;
-                            continue;
-                        }
-                        let a = accept_prob(-dh);
-                        acc[i] = a;
-                        if r.r#gen::<f64>() < a {
-                            ok[i] = true;
-                            x[rows.clone()].copy_from_slice(&xp[rows.clone()]);
-                            g[rows.clone()].copy_from_slice(&gp[rows]);
-                            e[i] = ep[i];
-                        }
+            .for_each(|((((p, h0), ec), e), r)| {
+                for (((p, h0), ec), e) in p.chunks_exact_mut(d).zip(h0).zip(ec).zip(e) {
+                    *ec = eps * (1.0 + jitter * (2.0 * r.r#gen::<f64>() - 1.0));
+                    let mut k = 0.0;
+                    for j in 0..d {
+                        let z: f64 = StandardNormal.sample(r);
+                        p[j] = z * sqrt_mass[j];
+                        k += m[j] * p[j] * p[j];
                     }
-                },
-            );
+                    *h0 = beta * e + 0.5 * k;
+                }
+            });
+        leapfrog(energy, s, d, beta, &m, self.leapfrog_steps);
+        commit(state, info, true, |c| hamiltonian_verdict(c, beta, &m));
         Ok(())
     }
 }

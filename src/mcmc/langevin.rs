@@ -6,10 +6,11 @@
 //! `log q(y' | y) = -sum_j (y'_j - y_j + eps beta m_j g_j(y))^2 / (4 eps m_j)` and
 //! `m = diag(M^{-1})`.
 
-use super::{CHAIN_BLOCK, DIVERGENCE_THRESHOLD, Info, Kernel, Rng, State, accept_prob, validate};
+use super::integrator::inverse_mass;
+use super::metropolis::{Verdict, commit};
+use super::{CHAIN_BLOCK, DIVERGENCE_THRESHOLD, Info, Kernel, Rng, State, validate};
 use crate::Result;
 use crate::energy::Energy;
-use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
@@ -90,13 +91,7 @@ impl Kernel for Langevin {
     ) -> Result<()> {
         validate(self.step_size, self.beta)?;
         let (n, d) = state.position.dim();
-        if !self.inv_mass.is_empty() && self.inv_mass.len() != d {
-            return Err(crate::Error::Shape {
-                what: "langevin inverse mass".into(),
-                expected: vec![d],
-                found: vec![self.inv_mass.len()],
-            });
-        }
+        let m = inverse_mass(&self.inv_mass, d, "langevin")?;
         if !state.has_grad {
             state.refresh(energy, true);
         }
@@ -104,13 +99,6 @@ impl Kernel for Langevin {
         info.reset(n);
         info.grad_evals = 1;
         let (eps, beta) = (self.step_size, self.beta);
-        let ones;
-        let m: &[f64] = if self.inv_mass.is_empty() {
-            ones = vec![1.0; d];
-            &ones
-        } else {
-            &self.inv_mass
-        };
         let noise_scale: Vec<f64> = m.iter().map(|mj| (2.0 * eps * mj).sqrt()).collect();
         let block = CHAIN_BLOCK * d;
 
@@ -142,58 +130,26 @@ impl Kernel for Langevin {
 
         // Accept or reject per chain.
         let adjusted = self.adjusted;
-        let x = state.position.as_slice_mut().expect("standard layout");
-        let g = state.grad.as_slice_mut().expect("standard layout");
-        let xp = s.proposal.as_slice().expect("standard layout");
-        let gp = s.grad.as_slice().expect("standard layout");
-        x.par_chunks_mut(block)
-            .zip(g.par_chunks_mut(block))
-            .zip(state.energy.par_chunks_mut(CHAIN_BLOCK))
-            .zip(xp.par_chunks(block))
-            .zip(gp.par_chunks(block))
-            .zip(s.energy.par_chunks(CHAIN_BLOCK))
-            .zip(s.rngs.par_iter_mut())
-            .zip(info.acceptance.par_chunks_mut(CHAIN_BLOCK))
-            .zip(info.accepted.par_chunks_mut(CHAIN_BLOCK))
-            .zip(info.divergent.par_chunks_mut(CHAIN_BLOCK))
-            .for_each(|(((((((((x, g), e), xp), gp), ep), r), acc), ok), div)| {
-                for i in 0..e.len() {
-                    let rows = i * d..(i + 1) * d;
-                    let (xi, gi, xpi, gpi) = (
-                        &x[rows.clone()],
-                        &g[rows.clone()],
-                        &xp[rows.clone()],
-                        &gp[rows.clone()],
-                    );
-                    let finite = ep[i].is_finite() && gpi.iter().all(|v| v.is_finite());
-                    let de = beta * (ep[i] - e[i]);
-                    if !finite || de > DIVERGENCE_THRESHOLD {
-                        div[i] = true;
-                        continue;
-                    }
-                    let a = if adjusted {
-                        // log q(y | y') - log q(y' | y).
-                        let mut back = 0.0;
-                        let mut fwd = 0.0;
-                        for j in 0..d {
-                            let b = xi[j] - xpi[j] + eps * beta * m[j] * gpi[j];
-                            let f = xpi[j] - xi[j] + eps * beta * m[j] * gi[j];
-                            back += b * b / m[j];
-                            fwd += f * f / m[j];
-                        }
-                        accept_prob(-de - (back - fwd) / (4.0 * eps))
-                    } else {
-                        1.0
-                    };
-                    acc[i] = a;
-                    if !adjusted || r.r#gen::<f64>() < a {
-                        ok[i] = true;
-                        x[rows.clone()].copy_from_slice(xpi);
-                        g[rows].copy_from_slice(gpi);
-                        e[i] = ep[i];
-                    }
-                }
-            });
+        commit(state, info, true, |c| {
+            let finite = c.ep.is_finite() && c.gp.iter().all(|v| v.is_finite());
+            let de = beta * (c.ep - c.e);
+            if !finite || de > DIVERGENCE_THRESHOLD {
+                return Verdict::Divergent;
+            }
+            if !adjusted {
+                return Verdict::Always;
+            }
+            // log q(y | y') - log q(y' | y).
+            let mut back = 0.0;
+            let mut fwd = 0.0;
+            for j in 0..d {
+                let b = c.x[j] - c.xp[j] + eps * beta * m[j] * c.gp[j];
+                let f = c.xp[j] - c.x[j] + eps * beta * m[j] * c.g[j];
+                back += b * b / m[j];
+                fwd += f * f / m[j];
+            }
+            Verdict::LogAlpha(-de - (back - fwd) / (4.0 * eps))
+        });
         Ok(())
     }
 }

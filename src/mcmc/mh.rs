@@ -4,7 +4,9 @@
 //! - [`RandomWalk`]: `y' = y + s xi`, `xi ~ N(0, diag(M^{-1}))` (Gaussian random walk).
 //! - [`BitFlip`]: binary `y in {0, 1}^d`; `y'` flips one coordinate chosen uniformly.
 
-use super::{CHAIN_BLOCK, DIVERGENCE_THRESHOLD, Info, Kernel, Rng, State, accept_prob, validate};
+use super::integrator::inverse_mass;
+use super::metropolis::{Verdict, commit};
+use super::{CHAIN_BLOCK, DIVERGENCE_THRESHOLD, Info, Kernel, Rng, State, validate};
 use crate::Result;
 use crate::energy::Energy;
 use rand::Rng as _;
@@ -61,32 +63,14 @@ fn metropolis(
     let s = &mut state.scratch;
     energy.energy(s.proposal.view(), &mut s.energy);
     state.has_grad = false;
-    let x = state.position.as_slice_mut().expect("standard layout");
-    let xp = s.proposal.as_slice().expect("standard layout");
-    x.par_chunks_mut(block)
-        .zip(state.energy.par_chunks_mut(CHAIN_BLOCK))
-        .zip(xp.par_chunks(block))
-        .zip(s.energy.par_chunks(CHAIN_BLOCK))
-        .zip(s.rngs.par_iter_mut())
-        .zip(info.acceptance.par_chunks_mut(CHAIN_BLOCK))
-        .zip(info.accepted.par_chunks_mut(CHAIN_BLOCK))
-        .zip(info.divergent.par_chunks_mut(CHAIN_BLOCK))
-        .for_each(|(((((((x, e), xp), ep), r), acc), ok), div)| {
-            for i in 0..e.len() {
-                let de = beta * (ep[i] - e[i]);
-                if !ep[i].is_finite() || de > DIVERGENCE_THRESHOLD {
-                    div[i] = true;
-                    continue;
-                }
-                let a = accept_prob(-de);
-                acc[i] = a;
-                if r.r#gen::<f64>() < a {
-                    ok[i] = true;
-                    x[i * d..(i + 1) * d].copy_from_slice(&xp[i * d..(i + 1) * d]);
-                    e[i] = ep[i];
-                }
-            }
-        });
+    commit(state, info, false, |c| {
+        let de = beta * (c.ep - c.e);
+        if !c.ep.is_finite() || de > DIVERGENCE_THRESHOLD {
+            Verdict::Divergent
+        } else {
+            Verdict::LogAlpha(-de)
+        }
+    });
 }
 
 impl Kernel for RandomWalk {
@@ -130,14 +114,8 @@ impl Kernel for RandomWalk {
     ) -> Result<()> {
         validate(self.step_size, self.beta)?;
         let d = state.dim();
-        let scale: Vec<f64> = if self.inv_mass.len() == d {
-            self.inv_mass
-                .iter()
-                .map(|m| self.step_size * m.sqrt())
-                .collect()
-        } else {
-            vec![self.step_size; d]
-        };
+        let m = inverse_mass(&self.inv_mass, d, "random-walk")?;
+        let scale: Vec<f64> = m.iter().map(|m| self.step_size * m.sqrt()).collect();
         metropolis(energy, state, rng, info, self.beta, |x, xp, r| {
             for ((xp, x), s) in xp.iter_mut().zip(x).zip(&scale) {
                 let z: f64 = StandardNormal.sample(r);

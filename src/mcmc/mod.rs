@@ -14,6 +14,8 @@
 //! - [`Langevin`]: `y' = y - eps beta M^{-1} dE/dy + sqrt(2 eps M^{-1}) xi`, adjusted
 //!   (MALA) or not (ULA).
 //! - [`Hmc`]: leapfrog on `H(y, p) = beta E(y) + p^T M^{-1} p / 2`.
+//! - [`GeneralizedHmc`]: HMC whose momentum is carried between transitions and only
+//!   partly redrawn (Horowitz 1991).
 //! - [`BitFlip`]: single-site Metropolis on binary vectors.
 //! - [`BlockGibbs`]: exact conditionals of blocks of binary units (the RBM's sampler).
 //! - [`ReplayBuffer`]: persistent chains with a fraction restarted from noise.
@@ -30,14 +32,18 @@
 
 mod adapt;
 mod block_gibbs;
+mod ghmc;
 mod hmc;
+mod integrator;
 mod langevin;
+mod metropolis;
 mod mh;
 mod replay;
 mod tempering;
 
 pub use adapt::{DualAveraging, WarmupSchedule, WelfordVariance};
 pub use block_gibbs::{BinaryBlocks, BlockGibbs, BlockState};
+pub use ghmc::GeneralizedHmc;
 pub use hmc::{Hmc, MAX_LEAPFROG};
 pub use langevin::Langevin;
 pub use mh::{BitFlip, RandomWalk};
@@ -67,24 +73,28 @@ pub enum KernelName {
     Mala,
     /// Hamiltonian Monte Carlo with a fixed number of leapfrog steps ([`Hmc`]).
     Hmc,
+    /// Generalized HMC: partial momentum refresh, persistence 0.9 ([`GeneralizedHmc`]).
+    Ghmc,
 }
 
 impl KernelName {
     /// Every name, in the order `--help` lists them.
-    pub const ALL: [KernelName; 4] = [
+    pub const ALL: [KernelName; 5] = [
         KernelName::Mh,
         KernelName::Ula,
         KernelName::Mala,
         KernelName::Hmc,
+        KernelName::Ghmc,
     ];
 
-    /// The short name (`mh`, `ula`, `mala`, `hmc`).
+    /// The short name (`mh`, `ula`, `mala`, `hmc`, `ghmc`).
     pub fn as_str(self) -> &'static str {
         match self {
             KernelName::Mh => "mh",
             KernelName::Ula => "ula",
             KernelName::Mala => "mala",
             KernelName::Hmc => "hmc",
+            KernelName::Ghmc => "ghmc",
         }
     }
 
@@ -110,6 +120,7 @@ impl KernelName {
             KernelName::Ula => Box::new(Langevin::ula(step, beta)?),
             KernelName::Mala => Box::new(Langevin::mala(step, beta)?),
             KernelName::Hmc => Box::new(Hmc::new(step, leapfrog, beta)?),
+            KernelName::Ghmc => Box::new(GeneralizedHmc::new(step, leapfrog, beta)?),
         })
     }
 }
@@ -147,6 +158,11 @@ pub(crate) struct Scratch {
     /// The (jittered) HMC step of each chain in this transition.
     pub eps: Vec<f64>,
     pub rngs: Vec<Rng>,
+    /// Generalized HMC's momentum, carried from one transition to the next (`[chains,
+    /// dim]`), and whether it belongs to the current positions (cleared when the
+    /// positions are edited: the next transition draws it afresh).
+    pub kept_momentum: Array2<f64>,
+    pub momentum_kept: bool,
 }
 
 impl State {
@@ -222,6 +238,7 @@ impl State {
     /// Recompute the cached energies (and gradients) after the positions were edited
     /// in place (a replay buffer restarting chains, say).
     pub fn refresh(&mut self, energy: &dyn Energy, with_grad: bool) {
+        self.scratch.momentum_kept = false;
         if with_grad {
             energy.energy_grad(self.position.view(), &mut self.energy, self.grad.view_mut());
         } else {

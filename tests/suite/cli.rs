@@ -980,7 +980,11 @@ fn train_toy_takes_every_kernel_that_sample_offers_but_nuts() {
         .take_while(|l| !l.trim_start().starts_with("--"))
         .filter_map(|l| l.trim().strip_prefix("- ")?.split(':').next())
         .collect();
-    assert_eq!(kernels, ["mh", "ula", "mala", "hmc", "nuts"], "{help}");
+    assert_eq!(
+        kernels,
+        ["mh", "ula", "mala", "hmc", "ghmc", "nuts"],
+        "{help}"
+    );
     let toy_help = String::from_utf8_lossy(&ebm(&["train", "toy", "--help"]).stdout).into_owned();
     assert!(toy_help.contains("NUTS is not offered"), "{toy_help}");
     let d = tmpdir("toy-kernels");
