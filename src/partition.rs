@@ -20,6 +20,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::energy::{Energy, validate_beta};
+use crate::mcmc::ais::Moves;
 use crate::{Error, Result};
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -319,7 +320,8 @@ pub struct AisResult {
     pub acceptance: f64,
 }
 
-/// `log Z_beta` by annealed importance sampling with MALA transitions.
+/// `log Z_beta` by annealed importance sampling ([`crate::mcmc::ais`]) along the geometric
+/// bridge from the Gaussian base, with MALA transitions.
 pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult> {
     validate_beta(beta)?;
     let d = energy.dim();
@@ -346,109 +348,44 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
     }
     let (n, mean, std) = (cfg.runs, &cfg.base_mean, &cfg.base_std);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
-    let unif = Uniform::new(0.0f64, 1.0);
     // Particles from the base.
-    let mut y = sample_diag(&mut rng, mean, std, n); // [runs, d]
+    let y = sample_diag(&mut rng, mean, std, n); // [runs, d]
     let mut e = vec![0.0; n];
     let mut ge = Array2::<f64>::zeros((n, d)); // dE/dy
     energy.energy_grad(y.view(), &mut e, ge.view_mut());
-    let mut lw = vec![0.0; n];
-    let (mut yp, mut gp) = (y.clone(), ge.clone());
-    let mut ep = vec![0.0; n];
-    let mut eps = cfg.step_size;
-    let (mut acc_total, mut moves) = (0.0, 0usize);
     // The base's constants, once: log q0(y) = log_norm - 1/2 sum (y - m)^2 / s^2.
     let inv_var: Vec<f64> = std.iter().map(|s| 1.0 / (s * s)).collect();
     let log_norm = -std.iter().map(|s| s.ln()).sum::<f64>()
         - 0.5 * d as f64 * (2.0 * std::f64::consts::PI).ln();
-    let log_q = |y: &[f64]| {
-        let mut s = 0.0;
-        for i in 0..y.len() {
-            let z = y[i] - mean[i];
-            s += z * z * inv_var[i];
-        }
-        log_norm - 0.5 * s
-    };
-    // grad U_t(y) = (1-t) (y - m) / s^2 + t beta dE/dy, for U_t = -(1-t) log q0 + t beta E.
-    let grad_u = |t: f64, y: &[f64], ge: &[f64], out: &mut [f64]| {
-        for i in 0..y.len() {
-            out[i] = (1.0 - t) * (y[i] - mean[i]) * inv_var[i] + t * beta * ge[i];
-        }
+    let mut path = Bridge {
+        energy,
+        beta,
+        mean,
+        inv_var,
+        log_norm,
+        lq: Vec::new(),
+        yp: y.clone(),
+        gp: ge.clone(),
+        ep: vec![0.0; n],
+        gu: Array2::zeros((n, d)),
+        gup: vec![0.0; d],
+        y,
+        e,
+        ge,
+        eps: cfg.step_size,
+        steps: cfg.steps_per_temp,
+        acc_total: 0.0,
+        moves: 0,
     };
     // log q0 at the current points, kept up to date on acceptance.
-    let mut lq: Vec<f64> = y
+    path.lq = path
+        .y
         .rows()
         .into_iter()
-        .map(|r| log_q(r.as_slice().unwrap()))
+        .map(|r| path.log_q(r.as_slice().unwrap()))
         .collect();
-    let mut gu = Array2::<f64>::zeros((n, d)); // grad U_t at the current points
-    let mut gup = vec![0.0; d];
-    for k in 1..sch.len() {
-        let (t0, t) = (sch[k - 1], sch[k]);
-        // Weight update at the current points.
-        for r in 0..n {
-            lw[r] += (t - t0) * (-beta * e[r] - lq[r]);
-        }
-        if lw.iter().any(|v| v.is_nan()) {
-            return Err(Error::Diverged(format!(
-                "AIS weights became NaN at t = {t}"
-            )));
-        }
-        // MALA transitions leaving pi_t invariant.
-        for _ in 0..cfg.steps_per_temp {
-            let s2 = (2.0 * eps).sqrt();
-            for r in 0..n {
-                let mut g = gu.row_mut(r);
-                let g = g.as_slice_mut().unwrap();
-                grad_u(
-                    t,
-                    y.row(r).as_slice().unwrap(),
-                    ge.row(r).as_slice().unwrap(),
-                    g,
-                );
-                for i in 0..d {
-                    let xi: f64 = StandardNormal.sample(&mut rng);
-                    yp[[r, i]] = y[[r, i]] - eps * g[i] + s2 * xi;
-                }
-            }
-            energy.energy_grad(yp.view(), &mut ep, gp.view_mut());
-            let mut acc_step = 0.0;
-            for r in 0..n {
-                let (ypr, yr) = (yp.row(r), y.row(r));
-                let (ypr, yr) = (ypr.as_slice().unwrap(), yr.as_slice().unwrap());
-                grad_u(t, ypr, gp.row(r).as_slice().unwrap(), &mut gup);
-                // log q(y | y') - log q(y' | y) for the Langevin proposal.
-                let (mut fwd, mut bwd) = (0.0, 0.0);
-                for i in 0..d {
-                    let a = ypr[i] - yr[i] + eps * gu[[r, i]];
-                    let b = yr[i] - ypr[i] + eps * gup[i];
-                    fwd += a * a;
-                    bwd += b * b;
-                }
-                let lqp = log_q(ypr);
-                let u_new = -(1.0 - t) * lqp + t * beta * ep[r];
-                let u_old = -(1.0 - t) * lq[r] + t * beta * e[r];
-                let log_a = -u_new + u_old - (bwd - fwd) / (4.0 * eps);
-                let a = if log_a.is_nan() || !ep[r].is_finite() {
-                    0.0
-                } else {
-                    log_a.min(0.0).exp()
-                };
-                acc_step += a;
-                if unif.sample(&mut rng) < a {
-                    y.row_mut(r).assign(&yp.row(r));
-                    ge.row_mut(r).assign(&gp.row(r));
-                    e[r] = ep[r];
-                    lq[r] = lqp;
-                }
-            }
-            let acc = acc_step / n as f64;
-            acc_total += acc;
-            moves += 1;
-            // Step-size adaptation from the population's acceptance.
-            eps *= (acc - 0.57).exp();
-        }
-    }
+    let lw = crate::mcmc::ais::anneal(&mut path, sch, n, &mut rng, None)?.log_weights;
+    let (acc_total, moves) = (path.acc_total, path.moves);
     let (l, se, ess) = log_mean_exp_with_error(&lw);
     Ok(AisResult {
         log_z: LogZ {
@@ -464,4 +401,139 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
             f64::NAN
         },
     })
+}
+
+/// The geometric bridge of [`ais`], `U_t = -(1 - t) log q0 + t beta E` from the Gaussian
+/// base `q0` (`t = 0`) to `exp(-beta E)` (`t = 1`), with its particles: MALA on `U_t`,
+/// the step adapted after each move from the population's acceptance toward 57%. The
+/// particles keep `E`, `dE/dy` and `log q0` apart, so a change of `t` costs no energy
+/// evaluation.
+struct Bridge<'a> {
+    energy: &'a dyn Energy,
+    beta: f64,
+    mean: &'a [f64],
+    inv_var: Vec<f64>,
+    log_norm: f64,
+    /// `[runs, d]` points, `E`, `dE/dy`, `log q0`.
+    y: Array2<f64>,
+    e: Vec<f64>,
+    ge: Array2<f64>,
+    lq: Vec<f64>,
+    /// Proposals and their `E`, `dE/dy`.
+    yp: Array2<f64>,
+    gp: Array2<f64>,
+    ep: Vec<f64>,
+    /// `grad U_t` at the points, and at one proposal.
+    gu: Array2<f64>,
+    gup: Vec<f64>,
+    eps: f64,
+    steps: usize,
+    acc_total: f64,
+    moves: usize,
+}
+
+impl Bridge<'_> {
+    fn log_q(&self, y: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for i in 0..y.len() {
+            let z = y[i] - self.mean[i];
+            s += z * z * self.inv_var[i];
+        }
+        self.log_norm - 0.5 * s
+    }
+
+    /// `grad U_t(y) = (1-t) (y - m) / s^2 + t beta dE/dy`.
+    fn grad_u(&self, t: f64, y: &[f64], ge: &[f64], out: &mut [f64]) {
+        for i in 0..y.len() {
+            out[i] = (1.0 - t) * (y[i] - self.mean[i]) * self.inv_var[i] + t * self.beta * ge[i];
+        }
+    }
+
+    /// One MALA move of every particle on `U_t`; returns the mean acceptance.
+    fn mala(&mut self, t: f64, rng: &mut Xoshiro256PlusPlus) -> f64 {
+        let (n, d) = self.y.dim();
+        let eps = self.eps;
+        let s2 = (2.0 * eps).sqrt();
+        let mut gu = std::mem::take(&mut self.gu);
+        for r in 0..n {
+            let mut g = gu.row_mut(r);
+            let g = g.as_slice_mut().unwrap();
+            self.grad_u(
+                t,
+                self.y.row(r).as_slice().unwrap(),
+                self.ge.row(r).as_slice().unwrap(),
+                g,
+            );
+            for i in 0..d {
+                let xi: f64 = StandardNormal.sample(rng);
+                self.yp[[r, i]] = self.y[[r, i]] - eps * g[i] + s2 * xi;
+            }
+        }
+        self.gu = gu;
+        self.energy
+            .energy_grad(self.yp.view(), &mut self.ep, self.gp.view_mut());
+        let unif = Uniform::new(0.0f64, 1.0);
+        let mut gup = std::mem::take(&mut self.gup);
+        let mut acc_step = 0.0;
+        for r in 0..n {
+            let (ypr, yr) = (self.yp.row(r), self.y.row(r));
+            let (ypr, yr) = (ypr.as_slice().unwrap(), yr.as_slice().unwrap());
+            self.grad_u(t, ypr, self.gp.row(r).as_slice().unwrap(), &mut gup);
+            // log q(y | y') - log q(y' | y) for the Langevin proposal.
+            let (mut fwd, mut bwd) = (0.0, 0.0);
+            for i in 0..d {
+                let a = ypr[i] - yr[i] + eps * self.gu[[r, i]];
+                let b = yr[i] - ypr[i] + eps * gup[i];
+                fwd += a * a;
+                bwd += b * b;
+            }
+            let lqp = self.log_q(ypr);
+            let u_new = -(1.0 - t) * lqp + t * self.beta * self.ep[r];
+            let u_old = -(1.0 - t) * self.lq[r] + t * self.beta * self.e[r];
+            let log_a = -u_new + u_old - (bwd - fwd) / (4.0 * eps);
+            let a = if log_a.is_nan() || !self.ep[r].is_finite() {
+                0.0
+            } else {
+                log_a.min(0.0).exp()
+            };
+            acc_step += a;
+            if unif.sample(rng) < a {
+                self.y.row_mut(r).assign(&self.yp.row(r));
+                self.ge.row_mut(r).assign(&self.gp.row(r));
+                self.e[r] = self.ep[r];
+                self.lq[r] = lqp;
+            }
+        }
+        self.gup = gup;
+        acc_step / n as f64
+    }
+}
+
+impl crate::mcmc::ais::AnnealingPath for Bridge<'_> {
+    /// `log w += (t1 - t0) (-beta E - log q0)`.
+    fn add_log_weights(&self, t0: f64, t1: f64, lw: &mut [f64]) {
+        for (r, lw) in lw.iter_mut().enumerate() {
+            *lw += (t1 - t0) * (-self.beta * self.e[r] - self.lq[r]);
+        }
+    }
+
+    fn transition(&mut self, t: f64, rng: &mut Xoshiro256PlusPlus) -> Result<Moves> {
+        let mut acc_sum = 0.0;
+        for _ in 0..self.steps {
+            let acc = self.mala(t, rng);
+            acc_sum += acc;
+            self.acc_total += acc;
+            self.moves += 1;
+            // Step-size adaptation from the population's acceptance.
+            self.eps *= (acc - 0.57).exp();
+        }
+        Ok(Moves {
+            acceptance: if self.steps > 0 {
+                acc_sum / self.steps as f64
+            } else {
+                f64::NAN
+            },
+            divergences: 0,
+        })
+    }
 }

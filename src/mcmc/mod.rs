@@ -19,6 +19,7 @@
 //! - [`BitFlip`]: single-site Metropolis on binary vectors.
 //! - [`BlockGibbs`]: exact conditionals of blocks of binary units (the RBM's sampler).
 //! - [`ReplayBuffer`]: persistent chains with a fraction restarted from noise.
+//! - [`ais`]: annealed importance sampling, one loop over any path of energies.
 //! - [`Tempering`]: a kernel run along a schedule of betas, with the AIS weights.
 //! - [`sample`]: warm-up (dual averaging of the step size, windowed diagonal mass
 //!   matrix as in Stan) then draws, into a [`Trace`].
@@ -31,6 +32,7 @@
 //! they never enter the state.
 
 mod adapt;
+pub mod ais;
 mod block_gibbs;
 mod ghmc;
 mod hmc;

@@ -1,8 +1,10 @@
 //! Tempering: a kernel run along a schedule `beta_0 < beta_1 < ... < beta_K`, a few
 //! transitions at each, with the annealed importance weights (Neal 2001)
 //! `log w = sum_k -(beta_k - beta_{k-1}) E(y_{k-1})`, so that for chains started from
-//! `p_{beta_0}`, `log mean exp(log w)` estimates `log Z_{beta_K} - log Z_{beta_0}`.
+//! `p_{beta_0}`, `log mean exp(log w)` estimates `log Z_{beta_K} - log Z_{beta_0}`: the
+//! tempered path of [`super::ais`].
 
+use super::ais::{AnnealingPath, Moves, anneal};
 use super::{Info, Kernel, Rng, State};
 use crate::energy::Energy;
 use crate::{Error, Result};
@@ -61,7 +63,8 @@ impl Tempering {
     }
 
     /// Anneal the chains of `state` (which should start distributed as `p_{beta_0}`),
-    /// leaving `kernel` at the last beta.
+    /// leaving `kernel` at the last beta: [`anneal`] along the betas, with
+    /// `steps_per_beta` transitions of `kernel` at each.
     pub fn run(
         &self,
         kernel: &mut dyn Kernel,
@@ -70,27 +73,50 @@ impl Tempering {
         rng: &mut Rng,
     ) -> Result<TemperingResult> {
         let n = state.chains();
-        let mut log_w = vec![0.0; n];
-        let mut acceptance = Vec::with_capacity(self.betas.len() - 1);
-        let mut info = Info::default();
-        let mut divergences = 0;
-        for k in 1..self.betas.len() {
-            let db = self.betas[k] - self.betas[k - 1];
-            for (w, e) in log_w.iter_mut().zip(&state.energy) {
-                *w -= db * e;
-            }
-            kernel.set_beta(self.betas[k]);
-            let mut acc = 0.0;
-            for _ in 0..self.steps_per_beta {
-                kernel.step(energy, state, rng, &mut info)?;
-                acc += info.mean_acceptance();
-                divergences += info.divergences();
-            }
-            acceptance.push(acc / self.steps_per_beta.max(1) as f64);
-        }
+        let mut path = TemperedPath {
+            kernel,
+            energy,
+            state,
+            steps: self.steps_per_beta,
+            info: Info::default(),
+        };
+        let a = anneal(&mut path, &self.betas, n, rng, None)?;
         Ok(TemperingResult {
-            log_weights: log_w,
-            acceptance,
+            log_weights: a.log_weights,
+            acceptance: a.acceptance,
+            divergences: a.divergences,
+        })
+    }
+}
+
+/// `U_beta = beta E`, the chains moved by a kernel set to each beta. The state caches
+/// the untempered `E`, so a change of beta costs no energy evaluation.
+struct TemperedPath<'a> {
+    kernel: &'a mut dyn Kernel,
+    energy: &'a dyn Energy,
+    state: &'a mut State,
+    steps: usize,
+    info: Info,
+}
+
+impl AnnealingPath for TemperedPath<'_> {
+    fn add_log_weights(&self, b0: f64, b1: f64, log_w: &mut [f64]) {
+        let db = b1 - b0;
+        for (w, e) in log_w.iter_mut().zip(&self.state.energy) {
+            *w -= db * e;
+        }
+    }
+    fn transition(&mut self, beta: f64, rng: &mut Rng) -> Result<Moves> {
+        self.kernel.set_beta(beta);
+        let (mut acc, mut divergences) = (0.0, 0);
+        for _ in 0..self.steps {
+            self.kernel
+                .step(self.energy, self.state, rng, &mut self.info)?;
+            acc += self.info.mean_acceptance();
+            divergences += self.info.divergences();
+        }
+        Ok(Moves {
+            acceptance: acc / self.steps.max(1) as f64,
             divergences,
         })
     }

@@ -749,46 +749,16 @@ pub fn ais_log_z_with(
         + nh as f64 * std::f64::consts::LN_2;
     // v ~ p_A: independent Bernoulli(sigmoid(b_A)).
     let p0 = Array2::from_shape_fn((runs, nv), |(_, i)| sigmoid(base_bias[i])); // [runs, V]
-    let mut v = bernoulli(&p0, &mut rng);
-    let mut lw = vec![0.0f64; runs];
-    let mut a = rbm.hidden_input(v.view()); // c + v W: [runs, H]
-    for k in 1..betas.len() {
-        let (b0, b1) = (betas[k - 1], betas[k]);
-        // log w += -F_k(v) + F_{k-1}(v); rows in parallel (each row's sum is its own,
-        // so the result does not depend on the thread count).
-        use rayon::prelude::*;
-        lw.par_iter_mut().enumerate().for_each(|(r, lw)| {
-            let vb: f64 = v
-                .row(r)
-                .iter()
-                .zip(&db)
-                .map(|(&v, &d)| f64::from(v) * d)
-                .sum();
-            let sp: f64 = a
-                .row(r)
-                .iter()
-                .map(|&a| softplus(b1 * f64::from(a)) - softplus(b0 * f64::from(a)))
-                .sum();
-            *lw += (b1 - b0) * vb + sp;
-        });
-        // One Gibbs sweep of p_k: h ~ sigmoid(beta c + beta v W), v ~ sigmoid((1-beta) b_A + beta (b + W h)).
-        let bf = b1 as f32;
-        let ph = a.mapv(|x| sigmoid(bf * x));
-        let h = bernoulli(&ph, &mut rng);
-        let mut pv = rbm.visible_input(h.view()); // [runs, V]
-        for mut row in pv.rows_mut() {
-            for (x, &ba) in row.iter_mut().zip(base_bias) {
-                *x = sigmoid((1.0 - bf) * ba + bf * *x);
-            }
-        }
-        v = bernoulli(&pv, &mut rng);
-        a = rbm.hidden_input(v.view());
-        if let Some(p) = progress
-            && k % 100 == 0
-        {
-            p.inc(100, None);
-        }
-    }
+    let v = bernoulli(&p0, &mut rng);
+    let a = rbm.hidden_input(v.view()); // c + v W: [runs, H]
+    let mut path = BaseRatePath {
+        rbm,
+        base_bias,
+        db,
+        v,
+        a,
+    };
+    let lw = crate::mcmc::ais::anneal(&mut path, betas, runs, &mut rng, progress)?.log_weights;
     if lw.iter().any(|x| !x.is_finite()) {
         return Err(Error::Diverged("ais log-weights not finite".into()));
     }
@@ -802,6 +772,62 @@ pub fn ais_log_z_with(
         ess,
         log_weights: lw,
     })
+}
+
+/// The RBM's annealing path (Salakhutdinov and Murray 2008): `p_beta(v)` the RBM with
+/// visible bias `(1 - beta) b_A + beta b`, weights and hidden bias scaled by `beta`, from
+/// the base-rate model (`beta = 0`) to the RBM; the particles are the visible states `v`
+/// with `a = c + v W`, moved by one block Gibbs sweep per beta.
+struct BaseRatePath<'a> {
+    rbm: &'a Rbm,
+    base_bias: &'a [f32],
+    /// `b - b_A`.
+    db: Vec<f64>,
+    v: Array2<f32>,
+    a: Array2<f32>,
+}
+
+impl crate::mcmc::ais::AnnealingPath for BaseRatePath<'_> {
+    /// `log w += -F_{b1}(v) + F_{b0}(v)`; rows in parallel (each row's sum is its own,
+    /// so the result does not depend on the thread count).
+    fn add_log_weights(&self, b0: f64, b1: f64, lw: &mut [f64]) {
+        lw.par_iter_mut().enumerate().for_each(|(r, lw)| {
+            let vb: f64 = self
+                .v
+                .row(r)
+                .iter()
+                .zip(&self.db)
+                .map(|(&v, &d)| f64::from(v) * d)
+                .sum();
+            let sp: f64 = self
+                .a
+                .row(r)
+                .iter()
+                .map(|&a| softplus(b1 * f64::from(a)) - softplus(b0 * f64::from(a)))
+                .sum();
+            *lw += (b1 - b0) * vb + sp;
+        });
+    }
+
+    /// One Gibbs sweep of `p_beta`: `h ~ sigmoid(beta c + beta v W)`,
+    /// `v ~ sigmoid((1 - beta) b_A + beta (b + W h))`.
+    fn transition(&mut self, beta: f64, rng: &mut Rng) -> Result<crate::mcmc::ais::Moves> {
+        let bf = beta as f32;
+        let ph = self.a.mapv(|x| sigmoid(bf * x));
+        let h = bernoulli(&ph, rng);
+        let mut pv = self.rbm.visible_input(h.view()); // [runs, V]
+        for mut row in pv.rows_mut() {
+            for (x, &ba) in row.iter_mut().zip(self.base_bias) {
+                *x = sigmoid((1.0 - bf) * ba + bf * *x);
+            }
+        }
+        self.v = bernoulli(&pv, rng);
+        self.a = self.rbm.hidden_input(self.v.view());
+        Ok(crate::mcmc::ais::Moves {
+            acceptance: 1.0,
+            divergences: 0,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -492,6 +492,62 @@ fn t5_mala_samples_each_mode_with_its_gaussian_spread() {
     }
 }
 
+/// The one AIS loop (`mcmc::ais::anneal`, issue 26 item 4) on a path with exact
+/// transitions: `U_t(y) = t y^2 / 2`, so `pi_t = N(0, 1/t)`, from
+/// `t = 1` to `t = 4`, each transition an exact draw from `pi_t`: `log Z_4 - log Z_1 =
+/// -ln 2` within 4 standard errors (seen failing with the loop's two steps swapped: -0.452);
+/// a schedule with a NaN or a single point, and
+/// increments that turn NaN, are errors (the last naming `t`).
+#[test]
+fn the_annealing_loop_estimates_a_gaussian_log_z_ratio() {
+    use ebm::mcmc::ais::{AnnealingPath, Moves, anneal};
+    struct Exact {
+        y: Vec<f64>,
+        nan_at: f64,
+    }
+    impl AnnealingPath for Exact {
+        fn add_log_weights(&self, t0: f64, t1: f64, lw: &mut [f64]) {
+            for (w, y) in lw.iter_mut().zip(&self.y) {
+                *w -= (t1 - t0) * y * y / 2.0;
+                if t1 == self.nan_at {
+                    *w = f64::NAN;
+                }
+            }
+        }
+        fn transition(&mut self, t: f64, rng: &mut Rng) -> ebm::Result<Moves> {
+            for y in &mut self.y {
+                let z: f64 = StandardNormal.sample(rng);
+                *y = z / t.sqrt();
+            }
+            Ok(Moves {
+                acceptance: 1.0,
+                divergences: 0,
+            })
+        }
+    }
+    let n = 4000;
+    let mut rng = Rng::seed_from_u64(31);
+    let y0: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let mut path = Exact {
+        y: y0,
+        nan_at: f64::NAN,
+    };
+    // A coarse schedule: weighting after the move instead of before would give
+    // ln(2/3 3/4 4/5) / 2 = -0.458.
+    let a = anneal(&mut path, &[1.0, 2.0, 3.0, 4.0], n, &mut rng, None).unwrap();
+    assert_eq!(a.acceptance, [1.0; 3]);
+    let (est, se, _) = ebm::partition::log_mean_exp_with_error(&a.log_weights);
+    let want = -(2.0f64.ln());
+    assert!((est - want).abs() <= 4.0 * se, "{est} vs {want}, se {se}");
+    assert!(anneal(&mut path, &[1.0], n, &mut rng, None).is_err());
+    assert!(anneal(&mut path, &[1.0, f64::NAN], n, &mut rng, None).is_err());
+    path.nan_at = 2.0;
+    let err = anneal(&mut path, &[1.0, 1.5, 2.0, 3.0], n, &mut rng, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("t = 2"), "{err}");
+}
+
 #[test]
 fn tempering_weights_estimate_the_log_partition_ratio() {
     // Diagonal Gaussian: exact samples at beta_0, annealed to beta = 1 by MALA.
