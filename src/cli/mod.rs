@@ -8,6 +8,7 @@ mod gibbs;
 mod lagrangian;
 mod rbm;
 mod report;
+mod run_args;
 mod sample;
 mod tour;
 mod toy;
@@ -199,26 +200,6 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::FuzzyBalls(a)) => vae_figures::fuzzy_balls(&a, cli.seed),
         Some(Command::Report(a)) => report::run(&a),
     }
-}
-
-/// The run folder of a trainer's flags, opened: `--resume`'s (which must hold a run),
-/// else `--run`'s, else `default` unless `--save` alone was asked for (no folder).
-pub(crate) fn run_folder(
-    resume: &Option<std::path::PathBuf>,
-    run: &Option<std::path::PathBuf>,
-    save: &Option<std::path::PathBuf>,
-    default: &str,
-) -> ebm::Result<Option<ebm::train::RunDir>> {
-    let dir = resume
-        .clone()
-        .or(run.clone())
-        .or_else(|| save.is_none().then(|| std::path::PathBuf::from(default)));
-    let open = if resume.is_some() {
-        ebm::train::RunDir::resume
-    } else {
-        ebm::train::RunDir::open
-    };
-    dir.as_deref().map(open).transpose()
 }
 
 #[cfg(test)]

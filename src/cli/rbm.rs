@@ -26,7 +26,7 @@ use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --sampler cd --k 25 --k-ramp 5 --lr-over-k --lr 0.05 --lr-final 0.05 --binarize dynamic --epochs 250 --batch 100 --run runs/rbm-cd25 --ais-every 25 --ais-betas 2000   # CD-25 (k from 1 to 25): about -84 nats\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm"
+    after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --sampler cd --k 25 --k-ramp 5 --lr-over-k --lr 0.05 --lr-final 0.05 --binarize dynamic --epochs 250 --batch 100 --run runs/rbm-cd25 --ais-every 25 --ais-betas 2000   # CD-25 (k from 1 to 25): about -84 nats\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm\n\nThe run folder also holds run.json, trainer.safetensors (momentum velocities, PCD\nparticles), filters.png, samples.png and, with --ais-every, curve.csv and curve.png;\nbest.safetensors is the highest test log-probability so far (exact with at most 20\nhidden units, else at the AIS points). A resumed run's learning-rate schedule\nstretches to a larger --epochs."
 )]
 pub struct TrainRbmArgs {
     /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
@@ -80,27 +80,8 @@ pub struct TrainRbmArgs {
     /// Epoch at which --momentum gives way to --momentum-final; >= 0.
     #[arg(long, default_value_t = 5)]
     pub momentum_switch: usize,
-    /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
-    #[arg(long)]
-    pub save: Option<PathBuf>,
-    /// Run folder (created; default runs/rbm unless --save is given): model.safetensors
-    /// and trainer.safetensors after every epoch (atomic; what --resume needs),
-    /// checkpoints/ (the last --keep epochs), best.safetensors (the highest test
-    /// log-probability so far: exact with at most 20 hidden units, else at the AIS
-    /// points), config.json, metrics.csv and metrics.jsonl, run.json, filters.png,
-    /// samples.png and, with --ais-every, curve.csv and curve.png. Ctrl-C finishes the
-    /// epoch, checkpoints and exits.
-    #[arg(long)]
-    pub run: Option<PathBuf>,
-    /// Keep the models of the last N epochs in DIR/checkpoints/ (0: none); >= 0.
-    #[arg(long, default_value_t = 3)]
-    pub keep: usize,
-    /// Continue the run in this folder (written by --run): its model, momentum
-    /// velocities, PCD particles, config and data; --epochs, when larger than the saved
-    /// total, extends the run (the learning-rate schedule then stretches to the new total).
-    /// A resumed run reaches the same numbers as an uninterrupted one.
-    #[arg(long, conflicts_with = "run")]
-    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: super::run_args::RunFolderArgs,
     /// Block-Gibbs sweeps of the 100 chains drawn in samples.png, 1..=100000.
     #[arg(long, default_value_t = 1000)]
     pub sample_sweeps: usize,
@@ -285,7 +266,8 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
     if a.ais_every == Some(0) {
         return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
     }
-    if a.ais_every.is_some() && a.run.is_none() && a.resume.is_none() && a.save.is_some() {
+    let f = &a.folder;
+    if a.ais_every.is_some() && f.run.is_none() && f.resume.is_none() && f.save.is_some() {
         return Err(Error::invalid(
             "--ais-every",
             "needs a run folder: --run DIR (or --resume DIR), not only --save",
@@ -297,14 +279,15 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
             format!("{} (must be in 1..=100000)", a.sample_sweeps),
         ));
     }
-    if a.resume.is_none() {
+    f.check()?;
+    if f.resume.is_none() {
         // The flags are checked before the run folder is touched.
         let cfg = fresh_config(a, 64, seed)?; // 64 visible: the smallest data set (the 8x8 digits)
         if a.ais_every.is_some() {
             ebm::models::rbm::check_ais_memory(a.ais_runs, a.ais_betas, cfg.visible, cfg.hidden)?;
         }
     }
-    let Some(dir) = &a.resume else {
+    let Some(dir) = &f.resume else {
         return Ok(RunInfo {
             data: a.data.clone(),
             seed,
@@ -312,7 +295,7 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
             ais_runs: a.ais_runs,
             ais_betas: a.ais_betas,
             sample_sweeps: a.sample_sweeps,
-            keep: a.keep,
+            keep: f.keep_or(None),
         });
     };
     let p = dir.join("run.json");
@@ -321,6 +304,7 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
         .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
     super::vae::resumed_data(&i.data.as_ref().map(|d| d.display().to_string()), &a.data)?;
     i.data = a.data.clone();
+    i.keep = f.keep_or(Some(i.keep));
     Ok(i)
 }
 
@@ -333,7 +317,7 @@ fn model_and_trainer(
     seed: u64,
 ) -> Result<(Rbm, RbmTrainer)> {
     Ok(match run {
-        Some(r) if a.resume.is_some() => {
+        Some(r) if a.folder.resume.is_some() => {
             let tp = r.join("trainer.safetensors");
             let state = ebm::nn::checkpoint::read_config(&tp)?;
             let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone())
@@ -387,7 +371,7 @@ fn write_run_files(
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let info = run_info(a, seed)?;
     let seed = info.seed;
-    let run = super::run_folder(&a.resume, &a.run, &a.save, "runs/rbm")?;
+    let run = a.folder.open("runs/rbm")?;
     let (train, test, what, grey) = load(&info.data, seed)?;
     if let Some(r) = &run {
         square_side(train.ncols())?;
@@ -420,7 +404,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         curve,
     )?;
     if let Some(r) = &run {
-        write_run_files(r, a.resume.is_none(), &info, &what, &step)?;
+        write_run_files(r, a.folder.resume.is_none(), &info, &what, &step)?;
     }
     println!(
         "{:>5} {:>10} {:>12} {:>12} {:>8}",
@@ -432,12 +416,8 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     }
     let n = step.updates_in(1);
     let fit_cfg = FitConfig {
-        rounds: cfg.epochs,
-        keep: info.keep,
         stop_after_updates: a.stop_after.map(|e| e * n),
-        save: a.save.clone(),
-        command: "ebm train rbm".into(),
-        ..FitConfig::default()
+        ..a.folder.fit_config(cfg.epochs, info.keep, "ebm train rbm")
     };
     let start = Position {
         round: done,
@@ -447,7 +427,7 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
         return Ok(());
     }
-    if let Some(p) = &a.save {
+    if let Some(p) = &a.folder.save {
         println!("checkpoint: {}", p.display());
     }
     if let Some(r) = &run {

@@ -136,9 +136,10 @@ fn contrastive(a: &TourArgs) -> toy::TrainToyArgs {
         train_size: None,
         eval_every: if a.quick { 100 } else { 1000 },
         grid: if a.quick { 96 } else { 256 },
-        out: Some(a.out.join("2-toy-8gaussians")),
-        resume: None,
-        keep_last: None,
+        folder: super::run_args::RunFolderArgs {
+            run: Some(a.out.join("2-toy-8gaussians")),
+            ..Default::default()
+        },
         sample_steps: if a.quick { 100 } else { 500 },
         stop_after_updates: None,
     }

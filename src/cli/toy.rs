@@ -20,8 +20,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians\n  ebm train toy --dataset rings --negatives grid   # KL about 0.04 (PCD: 0.70)\n  ebm train toy --dataset checkerboard --negatives grid --activation relu --updates 40000 --eval-every 4000   # KL about 0.024, 2.5 min\n  ebm train toy --resume runs/toy-8gaussians     # continue a stopped run (Ctrl-C or kill) bit for bit; --updates N extends it"
+    after_help = "Example:\n  ebm train toy --dataset 8gaussians     # exact test NLL about 2.86 nats, KL about 0.03, figures in runs/toy-8gaussians\n  ebm train toy --dataset rings --negatives grid   # KL about 0.04 (PCD: 0.70)\n  ebm train toy --dataset checkerboard --negatives grid --activation relu --updates 40000 --eval-every 4000   # KL about 0.024, 2.5 min\n  ebm train toy --resume runs/toy-8gaussians     # continue a stopped run (Ctrl-C or kill) bit for bit; --updates N extends it\n\nThe run folder (--run, alias --out; default runs/toy-DATASET) holds config.json,\nenergy.safetensors (the model of the last evaluation point), trainer.safetensors\n(everything a resume needs, one atomic file, at every evaluation point and on Ctrl-C),\nthe metrics, best.safetensors (the lowest exact test NLL so far), checkpoints/, the\nfigures and report.html. With --resume only --updates, --keep, --save, --minutes and\nthe global options may be given. For --keep and --minutes an epoch is an evaluation\ninterval (--eval-every updates)."
 )]
+#[command(group(clap::ArgGroup::new("fresh").multiple(true).conflicts_with("resume").args([
+    "dataset", "negatives", "langevin_steps", "kernel", "leapfrog", "grid_cells",
+    "grid_refresh", "step_size", "energy_l2", "weight_decay", "spectral_norm", "lr",
+    "lr_decay_at", "batch", "hidden", "activation", "train_size", "eval_every", "grid", "run",
+])))]
 pub struct TrainToyArgs {
     /// 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
     #[arg(long, default_value = "8gaussians")]
@@ -95,27 +100,8 @@ pub struct TrainToyArgs {
     /// Cells per axis of the quadrature grid of the exact evaluation; >= 8.
     #[arg(long, default_value_t = 256)]
     pub grid: usize,
-    /// Run folder [default: runs/toy-DATASET]: config.json, energy.safetensors (the
-    /// model of the last evaluation point), trainer.safetensors (everything a resume
-    /// needs, one atomic file, at every evaluation point and on Ctrl-C), metrics.csv and
-    /// metrics.jsonl, best.safetensors, checkpoints/, figures and report.html.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Continue the run in this folder from its trainer.safetensors with its saved
-    /// settings and seed (only --updates, --keep and the global options may be
-    /// given): the same numbers as a run never stopped, on the same thread count.
-    #[arg(long, conflicts_with_all = [
-        "dataset", "negatives", "langevin_steps", "kernel", "leapfrog", "grid_cells",
-        "grid_refresh", "step_size",
-        "energy_l2", "weight_decay", "spectral_norm", "lr", "lr_decay_at", "batch", "hidden",
-        "activation", "train_size", "eval_every", "grid", "out",
-    ])]
-    pub resume: Option<PathBuf>,
-    /// Keep the models of the last N evaluation points in checkpoints/ (0: none), beside
-    /// best.safetensors (the lowest exact test NLL so far; its config records the update
-    /// and the NLL) [default: 3, or the resumed run's]; >= 0.
-    #[arg(long = "keep")]
-    pub keep_last: Option<usize>,
+    #[command(flatten)]
+    pub folder: super::run_args::RunFolderArgs,
     /// Transitions of --kernel that move the 2,000 chains (from uniform noise over the
     /// box) drawn in samples.png, 1..=100000. The figure only: no printed number
     /// depends on it.
@@ -249,8 +235,6 @@ fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfi
 
 /// Default of --updates.
 const DEFAULT_UPDATES: usize = 6000;
-/// Default of --keep.
-const DEFAULT_KEEP_LAST: usize = 3;
 
 /// A fresh run from the flags: its folder and the run, config.json written.
 fn start(a: &TrainToyArgs, out: &Path, seed: u64) -> Result<ToyTraining> {
@@ -329,42 +313,35 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
             format!("{} (must be in 1..=100000)", a.sample_steps),
         ));
     }
-    let dir = match &a.resume {
-        Some(d) => d.clone(),
-        None => match &a.out {
-            Some(o) => o.clone(),
-            None => PathBuf::from(format!(
-                "runs/toy-{}",
-                ToyData::from_name(&a.dataset)?.name()
-            )),
-        },
+    let f = &a.folder;
+    f.check()?;
+    let dir = match (&f.resume, &f.run) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => PathBuf::from(format!(
+            "runs/toy-{}",
+            ToyData::from_name(&a.dataset)?.name()
+        )),
     };
-    let run = if a.resume.is_some() {
+    let run = if f.resume.is_some() {
         RunDir::resume(&dir)?
     } else {
         RunDir::open(&dir)?
     };
-    let (t, keep) = match &a.resume {
-        Some(d) => {
-            let (t, saved) = resume(a, d)?;
-            (t, a.keep_last.or(saved))
-        }
-        None => (start(a, &dir, seed)?, a.keep_last),
+    let (t, saved) = match &f.resume {
+        Some(d) => resume(a, d)?,
+        None => (start(a, &dir, seed)?, None),
     };
     let mut step = ToyStep {
         run: t,
-        keep: keep.unwrap_or(DEFAULT_KEEP_LAST),
+        keep: f.keep_or(saved),
     };
     let start_at = step.position();
-    if a.resume.is_none() {
+    if f.resume.is_none() {
         run.start_metrics(&ebm::train::toy::METRICS_HEADER)?;
     }
     let cfg = FitConfig {
-        rounds: step.rounds(),
-        keep: step.keep,
         stop_after_updates: a.stop_after_updates,
-        command: "ebm train toy".into(),
-        ..FitConfig::default()
+        ..f.fit_config(step.rounds(), step.keep, "ebm train toy")
     };
     if fit(&mut step, Some(&run), start_at, &cfg)? == Outcome::Interrupted {
         return Ok(());

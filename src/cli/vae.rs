@@ -59,9 +59,6 @@ pub struct TrainVaeArgs {
     /// Passes over the training set (with --resume: the total, extending the run); >= 1.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
-    /// Stop after the epoch during which this many minutes of training have passed; >= 0, finite; 0 stops after one round.
-    #[arg(long)]
-    pub minutes: Option<f64>,
     /// Images per update; >= 1.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -81,24 +78,11 @@ pub struct TrainVaeArgs {
     /// Clip the global gradient norm to this value; > 0, finite.
     #[arg(long)]
     pub clip: Option<f64>,
-    /// Checkpoint written (atomically) after every epoch: safetensors + JSON config.
-    #[arg(long)]
-    pub save: Option<PathBuf>,
-    /// Run folder (default runs/vae unless --save is given): config.json, metrics.csv,
-    /// model.safetensors (+ optimizer state) after every epoch, figures at the end.
-    #[arg(long)]
-    pub run: Option<PathBuf>,
-    /// Continue the run in this folder up to --epochs (same optimizer state and random
-    /// streams as an uninterrupted run).
-    #[arg(long, conflicts_with = "run")]
-    pub resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: super::run_args::RunFolderArgs,
     /// Also checkpoint every N batches inside an epoch (a kill -9 loses at most N steps).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Keep the last N epoch checkpoints in DIR/checkpoints/ (0: none) beside best.safetensors
-    /// (the lowest test loss so far); >= 0.
-    #[arg(long, default_value_t = 3)]
-    pub keep: usize,
     /// Stop as Ctrl-C would after this many batches in all (for tests of interruption); >= 0.
     #[arg(long, hide = true)]
     pub stop_after_batches: Option<usize>,
@@ -283,9 +267,9 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     if a.epochs == 0 || a.batch == 0 {
         return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
     }
-    let run = super::run_folder(&a.resume, &a.run, &a.save, "runs/vae")?;
+    let run = a.folder.open("runs/vae")?;
     // On resume the saved config wins over the flags (except --epochs and --minutes).
-    let saved = match (&a.resume, &run) {
+    let saved = match (&a.folder.resume, &run) {
         (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
         _ => None,
     };
@@ -307,13 +291,10 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         "epoch", "train loss", "test loss", "test KL", "seconds"
     );
     let fit_cfg = FitConfig {
-        rounds: a.epochs,
-        minutes: a.minutes,
-        keep: a.keep,
         checkpoint_every: a.checkpoint_every,
         stop_after_updates: a.stop_after_batches,
-        save: a.save.clone(),
-        command: "ebm train vae".into(),
+        ..a.folder
+            .fit_config(a.epochs, a.folder.keep_or(None), "ebm train vae")
     };
     if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
         return Ok(());
@@ -333,7 +314,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         println!("run folder: {}", dir.display());
         println!("report: {}", ebm::report::write_report(dir)?.display());
     }
-    if let Some(p) = &a.save {
+    if let Some(p) = &a.folder.save {
         println!("checkpoint: {}", p.display());
     }
     Ok(())

@@ -1042,3 +1042,80 @@ fn train_toy_takes_every_kernel_that_sample_offers_but_nuts() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--leapfrog"));
 }
+
+/// The run-folder options are one set for every trainer (issue 26 item 5): `--minutes`
+/// out of range is refused naming it before any folder is made, `--minutes 0` stops
+/// after the first epoch (the toy's: evaluation interval) with the run resumable, and a
+/// toy resume given a fresh-run flag is refused naming `--resume`; `--out` is the toy's
+/// `--run`.
+#[test]
+fn every_trainer_takes_the_same_run_folder_options() {
+    let d = tmpdir("run-args");
+    let size: &[(&str, &[&str])] = &[
+        ("vae", &["--epochs", "3", "--latent", "2"]),
+        ("rbm", &["--epochs", "3", "--hidden", "4"]),
+        (
+            "toy",
+            &[
+                "--updates",
+                "12",
+                "--eval-every",
+                "4",
+                "--grid",
+                "16",
+                "--hidden",
+                "8",
+                "--batch",
+                "16",
+                "--sample-steps",
+                "2",
+            ],
+        ),
+    ];
+    for (t, args) in size {
+        let bad = d.join(format!("{t}-bad"));
+        for m in ["-1", "nan", "inf"] {
+            let mut a = vec!["train", t, "--minutes", m, "--run", bad.to_str().unwrap()];
+            a.extend_from_slice(args);
+            one_line_error(&ebm(&a), &["--minutes"]);
+            assert!(!bad.exists(), "{t} --minutes {m} made its folder");
+        }
+        let run = d.join(t);
+        let flag = if *t == "toy" { "--out" } else { "--run" };
+        let mut a = vec![
+            "--quiet",
+            "train",
+            t,
+            "--minutes",
+            "0",
+            flag,
+            run.to_str().unwrap(),
+        ];
+        a.extend_from_slice(args);
+        let o = ebm(&a);
+        assert!(o.status.success(), "{t}: {}", text(&o).1);
+        let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        assert_eq!(metrics.lines().count(), 2, "{t} --minutes 0:\n{metrics}");
+    }
+    let o = ebm(&[
+        "train",
+        "toy",
+        "--resume",
+        d.join("toy").to_str().unwrap(),
+        "--dataset",
+        "rings",
+    ]);
+    one_line_error(&o, &["--resume"]);
+    let o = ebm(&[
+        "--quiet",
+        "train",
+        "toy",
+        "--resume",
+        d.join("toy").to_str().unwrap(),
+        "--keep",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let metrics = std::fs::read_to_string(d.join("toy").join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "resumed to the end:\n{metrics}");
+}
