@@ -10,7 +10,7 @@
 //! (recorded from commit 43003f6) are byte for byte the AVX-512 ones.
 //!
 //! Record (or re-record, after a change that is meant to change numbers):
-//! `EBM_RECORD_GOLDEN=1 cargo test --release --test golden` (optionally with
+//! `EBM_RECORD_GOLDEN=1 cargo test --profile ci --test suite -- a_long_runs::golden` (optionally with
 //! `EBM_GOLDEN_BIN=/path/to/ebm` to record another build).
 
 use std::path::{Path, PathBuf};
@@ -166,8 +166,8 @@ fn masking_keeps_numbers_and_hides_times() {
     );
 }
 
-#[test]
-fn every_trainer_prints_the_recorded_numbers() {
+/// Run by `a_long_runs::golden_runs_print_the_recorded_numbers`.
+pub(crate) fn every_trainer_prints_the_recorded_numbers() {
     let class = cpu_class();
     let mut dir = golden_dir().join(class);
     let record = std::env::var_os("EBM_RECORD_GOLDEN").is_some();

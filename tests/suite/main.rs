@@ -3,6 +3,7 @@
 //! `tests/alloc.rs` stays apart because it installs a counting global allocator.
 //! Run one module with `cargo test --release --test suite -- MODULE::`.
 
+mod a_long_runs;
 mod checkpoint;
 mod cli;
 mod cli_config;

@@ -105,8 +105,8 @@ fn the_comparison_sees_a_changed_number_and_allows_an_abridged_block() {
     assert!(first_missing(&readme("end <t> s\na"), out, false).is_some());
 }
 
-#[test]
-fn the_readme_tour_block_is_what_the_tour_prints() {
+/// Run by `a_long_runs::readme_tour_block_is_what_the_tour_prints`.
+pub(crate) fn the_readme_tour_block_is_what_the_tour_prints() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let (block, class) = readme_block(&readme);
