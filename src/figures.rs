@@ -12,7 +12,10 @@
 //!   0.1-1;
 //! - a Gibbs distribution `P_beta(y) = exp(-beta E(y) - log Z_beta)` of a 1-D or 2-D
 //!   energy ([`gibbs_density`]): a curve or a heatmap over the part of a box that holds
-//!   its mass.
+//!   its mass;
+//! - an RBM's run folder ([`rbm_run_figures`]): `filters.png` and `samples.png`;
+//! - a toy EBM's run folder ([`toy_run_figures`]): density, energy, samples over the
+//!   data, and the curves.
 
 use crate::data::images::ImageSet;
 use crate::energy::Energy;
@@ -31,7 +34,7 @@ pub fn image_side(d: usize) -> Result<usize> {
     let s = (d as f64).sqrt().round() as usize;
     if s * s != d {
         return Err(Error::invalid(
-            "vae figures",
+            "figures",
             format!("{d} pixels is not a square image"),
         ));
     }
@@ -410,4 +413,149 @@ pub fn mass_box(
         }
     }
     (l2, h2)
+}
+
+/// Chains drawn in an RBM's samples.png.
+const RBM_SAMPLE_CHAINS: usize = 100;
+
+/// An RBM's run-folder figures into `dir`: `filters.png` (the first 100 columns of `W`
+/// as square tiles) and `samples.png` (`p(v | h)` after `sweeps` Gibbs sweeps of 100
+/// chains, from the PCD particles `chains` or from random rows of `test`), drawn with
+/// `seed`.
+pub fn rbm_run_figures(
+    dir: &Path,
+    rbm: &crate::models::rbm::Rbm,
+    chains: Option<ArrayView2<f32>>,
+    test: &Array2<f32>,
+    sweeps: usize,
+    seed: u64,
+) -> Result<()> {
+    use rand::Rng;
+    let side = image_side(rbm.visible())?;
+    let m = rbm.hidden().min(100);
+    let filters = rbm
+        .weights()
+        .t()
+        .slice(ndarray::s![..m, ..])
+        .as_standard_layout()
+        .into_owned(); // [m, V]
+    image_grid(
+        &dir.join("filters.png"),
+        &format!("RBM filters: columns 1-{m} of W ({side}x{side}, each min..max)"),
+        filters.view(),
+        side,
+        side,
+        10,
+        TileScale::PerTile,
+    )?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5a3b_51e5);
+    let (start, from) = match chains {
+        Some(p) => (
+            Array2::from_shape_fn((RBM_SAMPLE_CHAINS, p.ncols()), |(r, i)| {
+                p[[r % p.nrows(), i]]
+            }),
+            "the PCD particles",
+        ),
+        None => {
+            let rows: Vec<usize> = (0..RBM_SAMPLE_CHAINS)
+                .map(|_| rng.gen_range(0..test.nrows()))
+                .collect();
+            (test.select(ndarray::Axis(0), &rows), "random test images")
+        }
+    };
+    let pv = crate::models::rbm::gibbs_chains(rbm, start.view(), sweeps, rng.r#gen())?;
+    image_grid(
+        &dir.join("samples.png"),
+        &format!("p(v | h) after {sweeps} Gibbs sweeps from {from}"),
+        pv.view(),
+        side,
+        side,
+        10,
+        TileScale::Unit,
+    )
+}
+
+/// A toy run's figures into `out`: `density.png` (`exp(-E)/Z` on a 200x200 grid over
+/// the data's box), `energy.png`, `samples.png` (2,000 data points and 2,000 model
+/// samples after `sample_steps` transitions of the run's kernel from uniform noise) and
+/// the curves `test_nll.png`, `loss.png`, `kl.png` (from two evaluation points on).
+pub fn toy_run_figures(
+    out: &Path,
+    data: &crate::toy::ToyData,
+    r: &mut crate::toy_ebm::ToyRun,
+    sample_steps: usize,
+) -> Result<()> {
+    let bounds = data.support_box();
+    let (dens, _) = crate::exact2d::density_grid(r.trainer.model(), 1.0, bounds, 200)?;
+    let xr = (bounds.0[0], bounds.1[0]);
+    let yr = (bounds.0[1], bounds.1[1]);
+    crate::plot::heatmap(
+        &out.join("density.png"),
+        &format!("{}: exp(-E)/Z, beta 1", data.name()),
+        "density exp(-E(y))/Z",
+        xr,
+        yr,
+        &dens,
+    )?;
+    let g = crate::exact2d::neg_energy_grid(r.trainer.model(), 1.0, bounds, 200)?;
+    crate::plot::heatmap(
+        &out.join("energy.png"),
+        &format!("{}: energy E(y)", data.name()),
+        "-E(y) (higher is likelier)",
+        xr,
+        yr,
+        &g.mapv(|v| -v),
+    )?;
+    let samples = r.trainer.sample(2000, sample_steps)?;
+    let shown = data.sample(2000, 99);
+    crate::plot::scatter_series(
+        &out.join("samples.png"),
+        &format!("{}: data (blue), model samples (orange)", data.name()),
+        &[
+            (
+                &shown.column(0).to_vec(),
+                &shown.column(1).to_vec(),
+                crate::plot::BLUE,
+            ),
+            (
+                &samples.column(0).to_vec(),
+                &samples.column(1).to_vec(),
+                crate::plot::ORANGE,
+            ),
+        ],
+        Some(bounds),
+    )?;
+    let steps: Vec<f64> = r.curve.iter().map(|p| p.step as f64).collect();
+    if steps.len() >= 2 {
+        let nll: Vec<f64> = r.curve.iter().map(|p| p.test_nll).collect();
+        crate::plot::line_plot(
+            &out.join("test_nll.png"),
+            "exact test NLL (nats)",
+            "update",
+            "nats",
+            &steps,
+            &nll,
+        )?;
+        let loss: Vec<f64> = r.curve.iter().map(|p| p.loss).collect();
+        crate::plot::line_plot(
+            &out.join("loss.png"),
+            "contrastive loss",
+            "update",
+            "loss",
+            &steps,
+            &loss,
+        )?;
+        if r.curve.iter().all(|p| p.kl.is_some()) {
+            let kl: Vec<f64> = r.curve.iter().map(|p| p.kl.unwrap_or(0.0)).collect();
+            crate::plot::line_plot(
+                &out.join("kl.png"),
+                "KL(p_data || p_model) (nats)",
+                "update",
+                "nats",
+                &steps,
+                &kl,
+            )?;
+        }
+    }
+    Ok(())
 }

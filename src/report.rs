@@ -6,6 +6,8 @@
 //! nats (per image or per point, as the run's config says); seconds are wall time; a
 //! column `X_se` is printed as the standard error of `X` (`X +- X_se`).
 
+pub mod tour;
+
 use crate::io::write_atomic;
 use crate::plot;
 use crate::{Error, Result};

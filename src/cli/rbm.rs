@@ -13,15 +13,13 @@
 //! the interval of log Z +- 3 standard errors).
 
 use clap::Args;
-use ebm::data::images::ImageSet;
+use ebm::data::images::BinarySets;
 use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm, RbmConfig, Sampler};
 use ebm::train::rbm::{CurveConfig, EXACT_HIDDEN, RbmStep, RbmTrainer, ais_betas, read_curve};
 use ebm::train::{FitConfig, Outcome, Position, RunDir, Step, fit};
 use ebm::{Error, Result};
 use ndarray::Array2;
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
@@ -100,61 +98,6 @@ pub struct TrainRbmArgs {
     pub stop_after: Option<usize>,
 }
 
-/// Chains drawn in samples.png.
-const SAMPLE_CHAINS: usize = 100;
-
-/// filters.png and samples.png into `dir`.
-fn pictures(
-    dir: &Path,
-    rbm: &Rbm,
-    trainer: &RbmTrainer,
-    test: &Array2<f32>,
-    sweeps: usize,
-    seed: u64,
-) -> Result<()> {
-    use ebm::plot::{TileScale, image_grid};
-    let side = square_side(rbm.visible())?;
-    let m = rbm.hidden().min(100);
-    let filters = rbm
-        .weights()
-        .t()
-        .slice(ndarray::s![..m, ..])
-        .as_standard_layout()
-        .into_owned(); // [m, V]
-    image_grid(
-        &dir.join("filters.png"),
-        &format!("RBM filters: columns 1-{m} of W ({side}x{side}, each min..max)"),
-        filters.view(),
-        side,
-        side,
-        10,
-        TileScale::PerTile,
-    )?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5a3b_51e5);
-    let (start, from) = match trainer.chains() {
-        Some(p) => (
-            Array2::from_shape_fn((SAMPLE_CHAINS, p.ncols()), |(r, i)| p[[r % p.nrows(), i]]),
-            "the PCD particles",
-        ),
-        None => {
-            let rows: Vec<usize> = (0..SAMPLE_CHAINS)
-                .map(|_| rng.gen_range(0..test.nrows()))
-                .collect();
-            (test.select(ndarray::Axis(0), &rows), "random test images")
-        }
-    };
-    let pv = ebm::models::rbm::gibbs_chains(rbm, start.view(), sweeps, rng.r#gen())?;
-    image_grid(
-        &dir.join("samples.png"),
-        &format!("p(v | h) after {sweeps} Gibbs sweeps from {from}"),
-        pv.view(),
-        side,
-        side,
-        10,
-        TileScale::Unit,
-    )
-}
-
 /// The side of a square image of `n` pixels.
 fn square_side(n: usize) -> Result<usize> {
     let side = (n as f64).sqrt().round() as usize;
@@ -165,34 +108,6 @@ fn square_side(n: usize) -> Result<usize> {
         ));
     }
     Ok(side)
-}
-
-/// Binary train and test images, a description, the training grey levels.
-type Loaded = (Array2<f32>, Array2<f32>, String, Array2<f32>);
-
-/// Binary train and test images, a description, and the training images' grey levels in
-/// [0, 1] (what dynamic binarization draws from): MNIST drawn `v ~ Bernoulli(pixel)` once
-/// with `seed`, the digits thresholded at 0.5.
-fn load(data: &Option<PathBuf>, seed: u64) -> Result<Loaded> {
-    use ebm::data::images::{binarize_with, threshold};
-    let d = ImageSet::load(data.as_deref(), seed)?;
-    if d.is_mnist {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let (tr, te) = (
-            binarize_with(&d.train, &mut rng),
-            binarize_with(&d.test, &mut rng),
-        );
-        let what = format!("{} (v ~ Bernoulli(intensity), seed {seed})", d.what);
-        Ok((tr, te, what, d.train))
-    } else {
-        let what = "embedded UCI digits (intensity > 0.5)".to_string();
-        Ok((
-            threshold(&d.train, 0.5),
-            threshold(&d.test, 0.5),
-            what,
-            d.train,
-        ))
-    }
 }
 
 /// What a resumed run needs besides the checkpoints (saved as `run.json`).
@@ -372,7 +287,12 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let info = run_info(a, seed)?;
     let seed = info.seed;
     let run = a.folder.open("runs/rbm")?;
-    let (train, test, what, grey) = load(&info.data, seed)?;
+    let BinarySets {
+        train,
+        test,
+        what,
+        grey,
+    } = BinarySets::load(info.data.as_deref(), seed)?;
     if let Some(r) = &run {
         square_side(train.ncols())?;
         eprintln!("run folder: {}", r.path().display());
@@ -431,10 +351,10 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         println!("checkpoint: {}", p.display());
     }
     if let Some(r) = &run {
-        pictures(
+        ebm::figures::rbm_run_figures(
             r.path(),
             &step.rbm,
-            &step.trainer,
+            step.trainer.chains(),
             &test,
             info.sample_sweeps,
             seed,
@@ -471,7 +391,9 @@ pub struct EvalRbmArgs {
 /// that the AIS error puts on it.
 pub fn eval(a: &EvalRbmArgs, seed: u64) -> Result<()> {
     let (rbm, _cfg) = Rbm::load(&a.checkpoint)?;
-    let (train, test, what, _) = load(&a.data, seed)?;
+    let BinarySets {
+        train, test, what, ..
+    } = BinarySets::load(a.data.as_deref(), seed)?;
     if train.ncols() != rbm.visible() {
         return Err(Error::Shape {
             what: format!("{what} for the RBM in {}", a.checkpoint.display()),

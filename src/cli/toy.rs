@@ -10,7 +10,6 @@ use ebm::contrastive::{ContrastiveConfig, Negatives};
 use ebm::energy::{Energy, MlpSpec, NeuralEnergy};
 use ebm::nn::ActivationKind;
 use ebm::nn::optim::OptimConfig;
-use ebm::plot::{BLUE, ORANGE};
 use ebm::toy::ToyData;
 use ebm::toy_ebm::{ToyRunConfig, ToyTraining, train, well_depth};
 use ebm::train::toy::ToyStep;
@@ -350,7 +349,7 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
     let data = t.data();
     let mut r = t.finish()?;
     r.trainer.model().save(&out.join("energy.safetensors"))?;
-    figures(&out, &data, &mut r, a.sample_steps)?;
+    ebm::figures::toy_run_figures(&out, &data, &mut r, a.sample_steps)?;
     let f = &r.final_eval;
     println!(
         "{}: exact test NLL {:.4} nats (data entropy {}), KL(p_data || p_model) {} nats, log Z {:.4}, {:.1} s; run folder {}",
@@ -364,83 +363,6 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         out.display()
     );
     println!("report: {}", ebm::report::write_report(&out)?.display());
-    Ok(())
-}
-
-fn figures(
-    out: &Path,
-    data: &ToyData,
-    r: &mut ebm::toy_ebm::ToyRun,
-    sample_steps: usize,
-) -> Result<()> {
-    let bounds = data.support_box();
-    let (dens, _) = ebm::exact2d::density_grid(r.trainer.model(), 1.0, bounds, 200)?;
-    let xr = (bounds.0[0], bounds.1[0]);
-    let yr = (bounds.0[1], bounds.1[1]);
-    ebm::plot::heatmap(
-        &out.join("density.png"),
-        &format!("{}: exp(-E)/Z, beta 1", data.name()),
-        "density exp(-E(y))/Z",
-        xr,
-        yr,
-        &dens,
-    )?;
-    let g = ebm::exact2d::neg_energy_grid(r.trainer.model(), 1.0, bounds, 200)?;
-    ebm::plot::heatmap(
-        &out.join("energy.png"),
-        &format!("{}: energy E(y)", data.name()),
-        "-E(y) (higher is likelier)",
-        xr,
-        yr,
-        &g.mapv(|v| -v),
-    )?;
-    let samples = r.trainer.sample(2000, sample_steps)?;
-    let shown = data.sample(2000, 99);
-    ebm::plot::scatter_series(
-        &out.join("samples.png"),
-        &format!("{}: data (blue), model samples (orange)", data.name()),
-        &[
-            (&shown.column(0).to_vec(), &shown.column(1).to_vec(), BLUE),
-            (
-                &samples.column(0).to_vec(),
-                &samples.column(1).to_vec(),
-                ORANGE,
-            ),
-        ],
-        Some(bounds),
-    )?;
-    let steps: Vec<f64> = r.curve.iter().map(|p| p.step as f64).collect();
-    if steps.len() >= 2 {
-        let nll: Vec<f64> = r.curve.iter().map(|p| p.test_nll).collect();
-        ebm::plot::line_plot(
-            &out.join("test_nll.png"),
-            "exact test NLL (nats)",
-            "update",
-            "nats",
-            &steps,
-            &nll,
-        )?;
-        let loss: Vec<f64> = r.curve.iter().map(|p| p.loss).collect();
-        ebm::plot::line_plot(
-            &out.join("loss.png"),
-            "contrastive loss",
-            "update",
-            "loss",
-            &steps,
-            &loss,
-        )?;
-        if r.curve.iter().all(|p| p.kl.is_some()) {
-            let kl: Vec<f64> = r.curve.iter().map(|p| p.kl.unwrap_or(0.0)).collect();
-            ebm::plot::line_plot(
-                &out.join("kl.png"),
-                "KL(p_data || p_model) (nats)",
-                "update",
-                "nats",
-                &steps,
-                &kl,
-            )?;
-        }
-    }
     Ok(())
 }
 

@@ -79,3 +79,39 @@ pub fn binarize_with(x: &Array2<f32>, rng: &mut impl Rng) -> Array2<f32> {
 pub fn threshold(x: &Array2<f32>, t: f32) -> Array2<f32> {
     x.mapv(|p| f32::from(u8::from(p > t)))
 }
+
+/// Binary images for an RBM: train and test sets in `{0, 1}`, what they are, and the
+/// training images' grey levels in `[0, 1]` (what dynamic binarization draws from).
+pub struct BinarySets {
+    /// `[n_train, pixels]`.
+    pub train: Array2<f32>,
+    /// `[n_test, pixels]`.
+    pub test: Array2<f32>,
+    pub what: String,
+    /// `[n_train, pixels]`, the grey levels `train` was drawn from.
+    pub grey: Array2<f32>,
+}
+
+impl BinarySets {
+    /// MNIST from `dir` drawn `v ~ Bernoulli(pixel)` once with `seed` (the same binary set
+    /// every run), or the embedded digits thresholded at 0.5.
+    pub fn load(dir: Option<&Path>, seed: u64) -> Result<BinarySets> {
+        let d = ImageSet::load(dir, seed)?;
+        if d.is_mnist {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            Ok(BinarySets {
+                train: binarize_with(&d.train, &mut rng),
+                test: binarize_with(&d.test, &mut rng),
+                what: format!("{} (v ~ Bernoulli(intensity), seed {seed})", d.what),
+                grey: d.train,
+            })
+        } else {
+            Ok(BinarySets {
+                train: threshold(&d.train, 0.5),
+                test: threshold(&d.test, 0.5),
+                what: "embedded UCI digits (intensity > 0.5)".to_string(),
+                grey: d.train,
+            })
+        }
+    }
+}
