@@ -59,12 +59,7 @@ impl GeneralizedHmc {
                 format!("{leapfrog_steps} (must be in 1..={})", super::MAX_LEAPFROG),
             ));
         }
-        if !(0.0..1.0).contains(&alpha) {
-            return Err(Error::invalid(
-                "persistence",
-                format!("{alpha} (must be in [0, 1))"),
-            ));
-        }
+        check_persistence(alpha)?;
         Ok(GeneralizedHmc {
             step_size,
             leapfrog_steps,
@@ -73,6 +68,18 @@ impl GeneralizedHmc {
             inv_mass: Vec::new(),
             target: 0.9,
         })
+    }
+}
+
+/// `alpha` in `[0, 1)`, else an error naming the persistence.
+fn check_persistence(alpha: f64) -> Result<()> {
+    if (0.0..1.0).contains(&alpha) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "persistence",
+            format!("{alpha} (must be in [0, 1))"),
+        ))
     }
 }
 
@@ -117,12 +124,7 @@ impl Kernel for GeneralizedHmc {
     ) -> Result<()> {
         validate(self.step_size, self.beta)?;
         let alpha = self.persistence;
-        if !(0.0..1.0).contains(&alpha) {
-            return Err(Error::invalid(
-                "persistence",
-                format!("{alpha} (must be in [0, 1))"),
-            ));
-        }
+        check_persistence(alpha)?;
         let (n, d) = state.position.dim();
         let m = inverse_mass(&self.inv_mass, d, "ghmc")?;
         if !state.has_grad {

@@ -96,8 +96,7 @@ pub(crate) fn hamiltonian_verdict(
     m: &[f64],
 ) -> super::metropolis::Verdict {
     use super::metropolis::Verdict;
-    let k: f64 = c.p.iter().zip(m).map(|(p, m)| m * p * p).sum();
-    let h1 = beta * c.ep + 0.5 * k;
+    let h1 = beta * c.ep + kinetic(c.p, m);
     let dh = h1 - c.h0;
     let finite = h1.is_finite() && c.gp.iter().all(|v| v.is_finite());
     if !finite || dh > super::DIVERGENCE_THRESHOLD {
