@@ -8,6 +8,8 @@
 //!   energy ([`ill_conditioned_quadratic`]), 1,000 temperatures, 256 runs, MALA moves,
 //!   checked against the closed form.
 
+pub mod workloads;
+
 use crate::energy::{Energy, Quadratic};
 use crate::models::vae::{Vae, VaeConfig};
 use crate::nn::init::Init;

@@ -3,9 +3,12 @@
 //! exact test NLL `mean beta E(x) + log Z`, `KL(p_data || p_model)` where the data law
 //! is known, and the model mass off the data support ([`crate::exact2d`]).
 //!
-//! The canyon (`ebm canyon`, built from [`train`] with a small `train_size`): on a small training set, unregularized maximum likelihood
-//! digs ever deeper, narrower wells at the training points; the well depth
+//! The canyon ([`canyon`], `ebm canyon`, built from [`train`] with a small
+//! `train_size`): on a small training set, unregularized maximum likelihood digs ever
+//! deeper, narrower wells at the training points; the well depth
 //! `median_grid E - mean_train E` grows and the test NLL worsens, unless regularized.
+
+pub mod canyon;
 
 use crate::contrastive::{ContrastiveConfig, ContrastiveTrainer, StepMetrics};
 use crate::energy::{Energy, MlpSpec};

@@ -14,8 +14,10 @@
 
 use clap::Args;
 use ebm::data::images::BinarySets;
-use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm, RbmConfig, Sampler};
-use ebm::train::rbm::{CurveConfig, EXACT_HIDDEN, RbmStep, RbmTrainer, ais_betas, read_curve};
+use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm};
+use ebm::train::rbm::{
+    EXACT_HIDDEN, RbmOptions, RbmRunInfo, RbmStep, RbmTrainer, ais_betas, read_curve,
+};
 use ebm::train::{FitConfig, Outcome, Position, RunDir, Step, fit};
 use ebm::{Error, Result};
 use ndarray::Array2;
@@ -27,198 +29,35 @@ use std::time::Instant;
     after_help = "Examples:\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --epochs 2 --batch 100 --lr 0.05 --lr-final 0.05 --run runs/rbm-cd1 --ais-every 1 --ais-betas 14500   # CD-1: about -117 nats after epoch 2\n  ebm train rbm --resume runs/rbm-cd1 --epochs 4    # continue (bit for bit) to epoch 4\n  ebm train rbm --data ../shared/data/mnist --hidden 500 --sampler cd --k 25 --k-ramp 5 --lr-over-k --lr 0.05 --lr-final 0.05 --binarize dynamic --epochs 250 --batch 100 --run runs/rbm-cd25 --ais-every 25 --ais-betas 2000   # CD-25 (k from 1 to 25): about -84 nats\n  ebm train rbm --hidden 16 --epochs 8              # embedded digits, exact log-likelihood per epoch, run folder runs/rbm\n\nThe run folder also holds run.json, trainer.safetensors (momentum velocities, PCD\nparticles), filters.png, samples.png and, with --ais-every, curve.csv and curve.png;\nbest.safetensors is the highest test log-probability so far (exact with at most 20\nhidden units, else at the AIS points). A resumed run's learning-rate schedule\nstretches to a larger --epochs."
 )]
 pub struct TrainRbmArgs {
-    /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Hidden units; >= 1.
-    #[arg(long, default_value_t = 16)]
-    pub hidden: usize,
-    /// Model term of the gradient: cd (chains start at the batch) or pcd (persistent).
-    #[arg(long, default_value = "cd")]
-    pub sampler: String,
-    /// Gibbs sweeps per update (the most, with --k-ramp), 1..=1000.
-    #[arg(long, default_value_t = 1)]
-    pub k: usize,
-    /// Grow k by one every E epochs, from 1 up to --k (as public copies of Salakhutdinov's
-    /// RBM code do for CD-25; 0: k from the start); >= 0.
-    #[arg(long, default_value_t = 0)]
-    pub k_ramp: usize,
-    /// Divide the learning rate by the current k.
-    #[arg(long)]
-    pub lr_over_k: bool,
-    /// Training images: `once` (one Bernoulli draw of the grey levels, seeded, as the
-    /// test set) or `dynamic` (a fresh draw for every mini-batch). Evaluation always uses
-    /// the fixed draw.
-    #[arg(long, default_value = "once")]
-    pub binarize: String,
-    /// PCD fantasy particles; >= 1 with --sampler pcd.
-    #[arg(long, default_value_t = 100)]
-    pub chains: usize,
-    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Images per update; >= 1.
-    #[arg(long, default_value_t = 20)]
-    pub batch: usize,
-    /// Learning rate at the first epoch, decayed linearly to --lr-final; >= 0, finite.
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f32,
-    /// Learning rate at the last epoch (linear decay from --lr); >= 0, finite.
-    #[arg(long, default_value_t = 0.01)]
-    pub lr_final: f32,
-    /// L2 penalty on the weights; >= 0, finite.
-    #[arg(long, default_value_t = 2e-4)]
-    pub weight_decay: f32,
-    /// Momentum of the parameter updates for the first --momentum-switch epochs; in [0, 1).
-    #[arg(long, default_value_t = 0.5)]
-    pub momentum: f32,
-    /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9); in [0, 1).
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum_final: f32,
-    /// Epoch at which --momentum gives way to --momentum-final; >= 0.
-    #[arg(long, default_value_t = 5)]
-    pub momentum_switch: usize,
+    #[command(flatten)]
+    pub options: RbmOptions,
     #[command(flatten)]
     pub folder: super::run_args::RunFolderArgs,
-    /// Block-Gibbs sweeps of the 100 chains drawn in samples.png, 1..=100000.
-    #[arg(long, default_value_t = 1000)]
-    pub sample_sweeps: usize,
-    /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
-    /// average log-probability (needs --run); >= 1.
-    #[arg(long)]
-    pub ais_every: Option<usize>,
-    /// AIS runs per curve point; >= 2.
-    #[arg(long, default_value_t = 100)]
-    pub ais_runs: usize,
-    /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`); >= 2.
-    #[arg(long, default_value_t = 1000)]
-    pub ais_betas: usize,
     /// Stop after this epoch as if interrupted (tests of --resume); >= 0.
     #[arg(long, hide = true)]
     pub stop_after: Option<usize>,
 }
 
-/// The side of a square image of `n` pixels.
-fn square_side(n: usize) -> Result<usize> {
-    let side = (n as f64).sqrt().round() as usize;
-    if side * side != n {
-        return Err(Error::invalid(
-            "--run",
-            format!("{n} visible units are not a square image, cannot draw tiles"),
-        ));
-    }
-    Ok(side)
-}
-
-/// What a resumed run needs besides the checkpoints (saved as `run.json`).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct RunInfo {
-    data: Option<PathBuf>,
-    seed: u64,
-    ais_every: Option<usize>,
-    ais_runs: usize,
-    ais_betas: usize,
-    sample_sweeps: usize,
-    /// Epoch checkpoints kept in checkpoints/ (absent in run folders of older versions).
-    #[serde(default = "default_keep")]
-    keep: usize,
-}
-
-fn default_keep() -> usize {
-    3
-}
-
-/// The settings of a fresh run from the flags, checked.
-fn fresh_config(a: &TrainRbmArgs, visible: usize, seed: u64) -> Result<RbmConfig> {
-    let sampler = match a.sampler.as_str() {
-        "cd" => Sampler::Cd { k: a.k },
-        "pcd" => Sampler::Pcd {
-            k: a.k,
-            chains: a.chains,
-        },
-        s => {
-            return Err(Error::invalid(
-                "--sampler",
-                format!("`{s}` is not one of cd, pcd"),
-            ));
-        }
-    };
-    let binarize = match a.binarize.as_str() {
-        "once" => false,
-        "dynamic" => true,
-        s => {
-            return Err(Error::invalid(
-                "--binarize",
-                format!("`{s}` is not one of once, dynamic"),
-            ));
-        }
-    };
-    let cfg = RbmConfig {
-        sampler,
-        epochs: a.epochs,
-        batch_size: a.batch,
-        lr: a.lr,
-        lr_final: a.lr_final,
-        weight_decay: a.weight_decay,
-        momentum: a.momentum,
-        momentum_final: a.momentum_final,
-        momentum_switch: a.momentum_switch,
-        seed,
-        binarize,
-        k_ramp: a.k_ramp,
-        lr_over_k: a.lr_over_k,
-        ..RbmConfig::new(visible, a.hidden)
-    };
-    cfg.validate()?;
-    Ok(cfg)
-}
-
 /// The run settings: run.json's when resuming (with --data overriding), else the flags'.
-fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RunInfo> {
-    if a.epochs == 0 {
-        return Err(Error::invalid("--epochs", "must be at least 1"));
-    }
-    if a.ais_every == Some(0) {
-        return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
-    }
-    let f = &a.folder;
-    if a.ais_every.is_some() && f.run.is_none() && f.resume.is_none() && f.save.is_some() {
+fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RbmRunInfo> {
+    let (o, f) = (&a.options, &a.folder);
+    o.check()?;
+    if o.ais_every.is_some() && f.run.is_none() && f.resume.is_none() && f.save.is_some() {
         return Err(Error::invalid(
             "--ais-every",
             "needs a run folder: --run DIR (or --resume DIR), not only --save",
         ));
     }
-    if !(1..=100_000).contains(&a.sample_sweeps) {
-        return Err(Error::invalid(
-            "--sample-sweeps",
-            format!("{} (must be in 1..=100000)", a.sample_sweeps),
-        ));
-    }
     f.check()?;
-    if f.resume.is_none() {
-        // The flags are checked before the run folder is touched.
-        let cfg = fresh_config(a, 64, seed)?; // 64 visible: the smallest data set (the 8x8 digits)
-        if a.ais_every.is_some() {
-            ebm::models::rbm::check_ais_memory(a.ais_runs, a.ais_betas, cfg.visible, cfg.hidden)?;
-        }
-    }
     let Some(dir) = &f.resume else {
-        return Ok(RunInfo {
-            data: a.data.clone(),
-            seed,
-            ais_every: a.ais_every,
-            ais_runs: a.ais_runs,
-            ais_betas: a.ais_betas,
-            sample_sweeps: a.sample_sweeps,
-            keep: f.keep_or(None),
-        });
+        // The flags are checked before the run folder is touched.
+        o.check_fresh(seed)?;
+        return Ok(o.run_info(seed, f.keep_or(None)));
     };
-    let p = dir.join("run.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let mut i: RunInfo = serde_json::from_str(&text)
-        .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))?;
-    super::vae::resumed_data(&i.data.as_ref().map(|d| d.display().to_string()), &a.data)?;
-    i.data = a.data.clone();
+    let mut i = RbmRunInfo::load(dir)?;
+    let saved = i.data.as_ref().map(|d| d.display().to_string());
+    ebm::train::check_resumed_data(saved.as_deref(), o.data.as_deref())?;
+    i.data = o.data.clone();
     i.keep = f.keep_or(Some(i.keep));
     Ok(i)
 }
@@ -233,52 +72,23 @@ fn model_and_trainer(
 ) -> Result<(Rbm, RbmTrainer)> {
     Ok(match run {
         Some(r) if a.folder.resume.is_some() => {
-            let tp = r.join("trainer.safetensors");
-            let state = ebm::nn::checkpoint::read_config(&tp)?;
-            let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone())
-                .map_err(|e| Error::format(&tp, format!("config field `rbm`: {e}")))?;
-            cfg.epochs = cfg.epochs.max(a.epochs);
-            cfg.validate()
-                .map_err(|e| Error::format(&tp, e.to_string()))?;
-            let (trainer, rbm) = RbmTrainer::load_state(cfg.clone(), &tp)?;
+            let (trainer, rbm) = RbmTrainer::resume(r, a.options.epochs)?;
             eprintln!(
                 "resuming {} after epoch {} of {}",
                 r.path().display(),
                 trainer.epoch(),
-                cfg.epochs
+                trainer.config.epochs
             );
             (rbm, trainer)
         }
         _ => {
-            let cfg = fresh_config(a, train.ncols(), seed)?;
+            let cfg = a.options.config(train.ncols(), seed)?;
             (
                 RbmTrainer::init_model(&cfg, train.view())?,
                 RbmTrainer::new(cfg)?,
             )
         }
     })
-}
-
-/// run.json, config.json and, for a fresh run, the metrics header and the first state.
-fn write_run_files(
-    r: &RunDir,
-    fresh: bool,
-    info: &RunInfo,
-    what: &str,
-    step: &RbmStep,
-) -> Result<()> {
-    let text = serde_json::to_string_pretty(&info).expect("run info serializes");
-    ebm::io::write_atomic(&r.join("run.json"), text.as_bytes())?;
-    // The resolved configuration (what the report shows).
-    r.write_config(
-        &serde_json::json!({"model": "rbm", "rbm": &step.trainer.config, "run": &info, "data": &what}),
-    )?;
-    if fresh {
-        r.start_metrics(&ebm::train::rbm::METRICS_HEADER)?;
-        step.save(r, Position::default())?;
-    }
-
-    Ok(())
 }
 
 /// `ebm train rbm`: settings and data, then [`ebm::train::fit`] over an [`RbmStep`], then
@@ -294,7 +104,9 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         grey,
     } = BinarySets::load(info.data.as_deref(), seed)?;
     if let Some(r) = &run {
-        square_side(train.ncols())?;
+        // The run folder's figures draw square tiles.
+        ebm::figures::image_side(train.ncols())
+            .map_err(|e| Error::invalid("--run", format!("cannot draw the tiles: {e}")))?;
         eprintln!("run folder: {}", r.path().display());
     }
     let (rbm, trainer) = model_and_trainer(a, run.as_ref(), &train, seed)?;
@@ -308,11 +120,6 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         "config: {}",
         serde_json::to_string(&cfg).expect("config serializes")
     );
-    let curve_cfg = info.ais_every.map(|every| CurveConfig {
-        every,
-        runs: info.ais_runs,
-        betas: info.ais_betas,
-    });
     let curve = run
         .as_ref()
         .map_or(Vec::new(), |r| read_curve(r.path(), done));
@@ -320,11 +127,11 @@ pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
         rbm,
         trainer,
         (train.view(), grey.view(), test.view()),
-        curve_cfg,
+        info.curve(),
         curve,
     )?;
     if let Some(r) = &run {
-        write_run_files(r, a.folder.resume.is_none(), &info, &what, &step)?;
+        info.write(r, a.folder.resume.is_none(), &what, &step)?;
     }
     println!(
         "{:>5} {:>10} {:>12} {:>12} {:>8}",

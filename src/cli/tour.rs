@@ -115,26 +115,12 @@ pub fn run(a: &TourArgs, seed: u64) -> Result<()> {
 /// Part 2: an MLP energy on 8 Gaussians with persistent Langevin negatives.
 fn contrastive(a: &TourArgs) -> toy::TrainToyArgs {
     toy::TrainToyArgs {
-        dataset: "8gaussians".into(),
-        updates: Some(if a.quick { 200 } else { 6000 }),
-        negatives: "pcd".into(),
-        langevin_steps: Some(20),
-        kernel: "mala".into(),
-        leapfrog: 5,
-        grid_cells: 128,
-        grid_refresh: 1,
-        step_size: 0.02,
-        energy_l2: Some(0.001),
-        weight_decay: 0.0,
-        spectral_norm: false,
-        lr: Some(1e-3),
-        lr_decay_at: vec![0.5, 0.75],
-        batch: 256,
-        hidden: vec![128, 128],
-        activation: "silu".into(),
-        train_size: None,
-        eval_every: if a.quick { 100 } else { 1000 },
-        grid: if a.quick { 96 } else { 256 },
+        options: ebm::train::toy::ToyOptions {
+            updates: Some(if a.quick { 200 } else { 6000 }),
+            eval_every: if a.quick { 100 } else { 1000 },
+            grid: if a.quick { 96 } else { 256 },
+            ..Default::default()
+        },
         folder: super::run_args::RunFolderArgs {
             run: Some(a.out.join("2-toy-8gaussians")),
             ..Default::default()

@@ -6,16 +6,12 @@
 //! about 0.15 nats.
 
 use clap::Args;
-use ebm::contrastive::{ContrastiveConfig, Negatives};
-use ebm::energy::{Energy, MlpSpec, NeuralEnergy};
-use ebm::nn::ActivationKind;
-use ebm::nn::optim::OptimConfig;
+use ebm::energy::{Energy, NeuralEnergy};
 use ebm::toy::ToyData;
-use ebm::toy_ebm::{ToyRunConfig, ToyTraining, train, well_depth};
-use ebm::train::toy::ToyStep;
+use ebm::train::toy::{ToyOptions, ToyStep};
 use ebm::train::{FitConfig, Outcome, RunDir, fit};
 use ebm::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(
@@ -27,78 +23,8 @@ use std::path::{Path, PathBuf};
     "lr_decay_at", "batch", "hidden", "activation", "train_size", "eval_every", "grid", "run",
 ])))]
 pub struct TrainToyArgs {
-    /// 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
-    #[arg(long, default_value = "8gaussians")]
-    pub dataset: String,
-    /// Updates in all [default: 6000]. With --resume: a total larger than the run's
-    /// extends it (the learning-rate decays are then fractions of the new total); >= 1.
-    #[arg(long)]
-    pub updates: Option<usize>,
-    /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data),
-    /// grid (exact draws from the model's density discretized on a grid over the data
-    /// set's box, then --langevin-steps MALA steps).
-    #[arg(long, default_value = "pcd")]
-    pub negatives: String,
-    /// Transitions of --kernel per update, at most 100000 [default: 20; 0 with
-    /// --negatives grid].
-    #[arg(long, alias = "mcmc-steps")]
-    pub langevin_steps: Option<usize>,
-    /// The transition that moves the negatives: mala, ula, mh (random walk), hmc (with
-    /// --leapfrog steps) or ghmc (generalized HMC: --leapfrog steps, the momentum kept
-    /// between transitions and partly redrawn), as `ebm sample --kernel`. NUTS is not offered: nuts-rs runs
-    /// each chain alone with its own tree depth and adaptation, while negatives need one
-    /// fixed-cost transition of the whole batch of chains.
-    #[arg(long, default_value = "mala")]
-    pub kernel: String,
-    /// Leapfrog steps per HMC transition (--kernel hmc, ghmc), 1..=1024.
-    #[arg(long, default_value_t = 5)]
-    pub leapfrog: usize,
-    /// Grid negatives: cells per axis of the sampling grid; >= 8.
-    #[arg(long, default_value_t = 128)]
-    pub grid_cells: usize,
-    /// Grid negatives: recompute the grid's density every this many updates; >= 1.
-    #[arg(long, default_value_t = 1)]
-    pub grid_refresh: usize,
-    /// The kernel's step: Langevin's eps (y <- y - eps dE/dy + sqrt(2 eps) xi), HMC's and
-    /// GHMC's leapfrog step, MH's proposal scale; > 0, finite.
-    #[arg(long, default_value_t = 0.02)]
-    pub step_size: f64,
-    /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
-    /// --negatives grid]; >= 0, finite.
-    #[arg(long)]
-    pub energy_l2: Option<f64>,
-    /// AdamW weight decay, >= 0.
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f32,
-    /// Spectral normalization (projection) of every Linear layer.
-    #[arg(long)]
-    pub spectral_norm: bool,
-    /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid]; > 0, finite.
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Halve the learning rate at these fractions of the run (none: ""); each in [0, 1].
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
-    pub lr_decay_at: Vec<f64>,
-    /// Data points and negatives per update; >= 1.
-    #[arg(long, default_value_t = 256)]
-    pub batch: usize,
-    /// Hidden widths of the MLP energy 2-H1-H2-1; each >= 1.
-    #[arg(long, value_delimiter = ',', default_value = "128,128")]
-    pub hidden: Vec<usize>,
-    /// Hidden-layer activation: silu, relu, leaky-relu (slope 0.2), elu, tanh, softplus.
-    /// Langevin negatives need a smooth energy (silu, elu, tanh, softplus); grid
-    /// negatives take any, and relu draws sharper edges.
-    #[arg(long, default_value = "silu")]
-    pub activation: String,
-    /// A finite training set of this many points (default: fresh points every update); >= 1.
-    #[arg(long)]
-    pub train_size: Option<usize>,
-    /// Updates between exact evaluations (NLL, KL by quadrature) and checkpoints.
-    #[arg(long, default_value_t = 500)]
-    pub eval_every: usize,
-    /// Cells per axis of the quadrature grid of the exact evaluation; >= 8.
-    #[arg(long, default_value_t = 256)]
-    pub grid: usize,
+    #[command(flatten)]
+    pub options: ToyOptions,
     #[command(flatten)]
     pub folder: super::run_args::RunFolderArgs,
     /// Transitions of --kernel that move the 2,000 chains (from uniform noise over the
@@ -149,155 +75,6 @@ pub struct CanyonArgs {
     pub out: PathBuf,
 }
 
-/// The activation named on the command line.
-fn activation(name: &str) -> Result<ActivationKind> {
-    Ok(match name {
-        "silu" => ActivationKind::Silu,
-        "relu" => ActivationKind::Relu,
-        "leaky-relu" | "leaky_relu" => ActivationKind::LeakyRelu { slope: 0.2 },
-        "elu" => ActivationKind::Elu { alpha: 1.0 },
-        "tanh" => ActivationKind::Tanh,
-        "softplus" => ActivationKind::Softplus,
-        other => {
-            return Err(Error::invalid(
-                "--activation",
-                format!("`{other}` is not one of silu, relu, leaky-relu, elu, tanh, softplus"),
-            ));
-        }
-    })
-}
-
-/// The negatives' kernel `--kernel` names.
-fn kernel(name: &str) -> Result<ebm::mcmc::KernelName> {
-    if name.eq_ignore_ascii_case("nuts") {
-        return Err(Error::invalid(
-            "--kernel",
-            "nuts is not offered for negatives: nuts-rs runs each chain alone with its own tree depth and adaptation, while negatives need one fixed-cost transition of the whole batch (choose mh, ula, mala, hmc or ghmc)",
-        ));
-    }
-    ebm::mcmc::KernelName::from_name(name).map_err(|e| match e {
-        Error::Invalid { msg, .. } => Error::invalid("--kernel", msg),
-        e => e,
-    })
-}
-
-fn config(a: &TrainToyArgs, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfig)> {
-    if !(1..=ebm::mcmc::MAX_LEAPFROG).contains(&a.leapfrog) {
-        return Err(Error::invalid(
-            "--leapfrog",
-            format!(
-                "{} (must be in 1..={})",
-                a.leapfrog,
-                ebm::mcmc::MAX_LEAPFROG
-            ),
-        ));
-    }
-    let negatives = Negatives::from_name(&a.negatives)?;
-    let grid = negatives == Negatives::Grid;
-    // Grid negatives cover the box the exact evaluation integrates over.
-    let (noise_lo, noise_hi) = if grid {
-        let (lo, hi) = data.support_box();
-        (lo[0], hi[0])
-    } else {
-        let d = ContrastiveConfig::default();
-        (d.noise_lo, d.noise_hi)
-    };
-    let spec = MlpSpec {
-        in_dim: 2,
-        hidden: a.hidden.clone(),
-        activation: activation(&a.activation)?,
-    };
-    let cfg = ContrastiveConfig {
-        negatives,
-        mcmc_steps: a.langevin_steps.unwrap_or(if grid { 0 } else { 20 }),
-        grid_cells: a.grid_cells,
-        grid_refresh: a.grid_refresh,
-        noise_lo,
-        noise_hi,
-        step_size: a.step_size,
-        kernel: Some(kernel(&a.kernel)?),
-        leapfrog: a.leapfrog,
-        energy_l2: a.energy_l2.unwrap_or(if grid { 0.0 } else { 0.001 }),
-        optim: OptimConfig::AdamW {
-            lr: a.lr.unwrap_or(if grid { 3e-3 } else { 1e-3 }),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: a.weight_decay,
-        },
-        batch: a.batch,
-        spectral_norm: a.spectral_norm,
-        ..ContrastiveConfig::default()
-    };
-    Ok((spec, cfg))
-}
-
-/// Default of --updates.
-const DEFAULT_UPDATES: usize = 6000;
-
-/// A fresh run from the flags: its folder and the run, config.json written.
-fn start(a: &TrainToyArgs, out: &Path, seed: u64) -> Result<ToyTraining> {
-    let data = ToyData::from_name(&a.dataset)?;
-    let (spec, cfg) = config(a, &data)?;
-    if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
-        return Err(Error::invalid(
-            "--lr-decay-at",
-            format!(
-                "{:?}: fractions of the run must be in [0, 1]",
-                a.lr_decay_at
-            ),
-        ));
-    }
-    let run = ToyRunConfig {
-        updates: a.updates.unwrap_or(DEFAULT_UPDATES),
-        eval_every: a.eval_every,
-        train_size: a.train_size,
-        grid: a.grid,
-        lr_decay_at: a.lr_decay_at.clone(),
-        checkpoint: Some(out.join("energy.safetensors")),
-        ..ToyRunConfig::default()
-    };
-    let t = ToyTraining::new(&data, spec, cfg, &run, seed)?;
-    // A fresh run in an old folder: its state is not this run's (best and the kept
-    // checkpoints are cleared by RunDir::start_metrics).
-    ebm::io::remove_if_present(&out.join("trainer.safetensors"))?;
-    // The resolved configuration, written before training so a stopped run still says
-    // what it was.
-    write_config(out, &t)?;
-    Ok(t)
-}
-
-/// config.json: the data set, seed, energy, training and run settings.
-fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
-    let resolved = serde_json::json!({
-        "model": "toy-ebm", "dataset": t.data().name(), "seed": t.seed(),
-        "energy": &t.trainer().energy.spec, "training": &t.trainer().cfg, "run": t.run_config(),
-    });
-    ebm::io::write_atomic(&out.join("config.json"), &ebm::io::config_json(&resolved))
-}
-
-/// The run saved in `dir` (with --updates, extended); returns it and the saved
-/// --keep.
-fn resume(a: &TrainToyArgs, dir: &Path) -> Result<(ToyTraining, Option<usize>)> {
-    let (mut t, keep) = ToyStep::load(dir)?;
-    if let Some(u) = a.updates {
-        t.extend(u).map_err(|e| match e {
-            Error::Invalid { msg, .. } => Error::invalid("--updates", msg),
-            e => e,
-        })?;
-    }
-    t.set_checkpoint(Some(dir.join("energy.safetensors")));
-    write_config(dir, &t)?;
-    eprintln!(
-        "resuming {} at update {} of {} (seed {})",
-        dir.display(),
-        t.done(),
-        t.run_config().updates,
-        t.seed()
-    );
-    Ok((t, keep))
-}
-
 /// `ebm train toy`. At every evaluation point the run folder gets energy.safetensors,
 /// the metrics, best.safetensors and checkpoints/, then trainer.safetensors (last, so a
 /// kill at any moment leaves a state whose later files a resume rewrites identically).
@@ -318,7 +95,7 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         (Some(d), _) | (None, Some(d)) => d.clone(),
         (None, None) => PathBuf::from(format!(
             "runs/toy-{}",
-            ToyData::from_name(&a.dataset)?.name()
+            ToyData::from_name(&a.options.dataset)?.name()
         )),
     };
     let run = if f.resume.is_some() {
@@ -327,8 +104,17 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
         RunDir::open(&dir)?
     };
     let (t, saved) = match &f.resume {
-        Some(d) => resume(a, d)?,
-        None => (start(a, &dir, seed)?, None),
+        Some(d) => {
+            let (t, keep) = ToyStep::resume(d, a.options.updates)?;
+            let (done, all) = (t.done(), t.run_config().updates);
+            eprintln!(
+                "resuming {} at update {done} of {all} (seed {})",
+                d.display(),
+                t.seed()
+            );
+            (t, keep)
+        }
+        None => (a.options.start(&dir, seed)?, None),
     };
     let mut step = ToyStep {
         run: t,
@@ -402,125 +188,22 @@ pub fn eval_toy(a: &EvalToyArgs, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// Two runs on the same small training set, unregularized and regularized.
-/// One canyon run's energy, training and run settings: the energy penalty `l2` and the
-/// weight decay `wd` are what the two runs change.
-fn canyon_run(a: &CanyonArgs, l2: f64, wd: f32) -> (MlpSpec, ContrastiveConfig, ToyRunConfig) {
-    let spec = MlpSpec {
-        in_dim: 2,
-        hidden: vec![128, 128],
-        activation: ActivationKind::Silu,
-    };
-    let cfg = ContrastiveConfig {
-        energy_l2: l2,
-        step_size: 0.02,
-        optim: OptimConfig::AdamW {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: wd,
-        },
-        batch: a.train_size,
-        max_gap: 1e9,
-        clip: 0.0,
-        ..ContrastiveConfig::default()
-    };
-    let run = ToyRunConfig {
-        updates: a.updates,
-        eval_every: (a.updates / 10).max(1),
-        train_size: Some(a.train_size),
-        grid: 256,
-        lr_decay_at: vec![],
-        ..ToyRunConfig::default()
-    };
-    (spec, cfg, run)
-}
-
-/// Each run's test NLL and well depth against the update, one figure each.
-fn canyon_curves(out: &Path, curves: &[(&str, Vec<ebm::toy_ebm::EvalPoint>)]) -> Result<()> {
-    for (name, c) in curves {
-        let x: Vec<f64> = c.iter().map(|p| p.step as f64).collect();
-        let y: Vec<f64> = c.iter().map(|p| p.test_nll).collect();
-        let d: Vec<f64> = c.iter().map(|p| p.well_depth).collect();
-        ebm::plot::line_plot(
-            &out.join(format!("test_nll_{name}.png")),
-            &format!("{name}: exact test NLL"),
-            "update",
-            "nats",
-            &x,
-            &y,
-        )?;
-        ebm::plot::line_plot(
-            &out.join(format!("well_depth_{name}.png")),
-            &format!("{name}: well depth"),
-            "update",
-            "median grid E - mean train E",
-            &x,
-            &d,
-        )?;
-    }
-    Ok(())
-}
-
+/// `ebm canyon`: the two runs of [`ebm::toy_ebm::canyon`], their progress printed.
 pub fn canyon(a: &CanyonArgs, seed: u64) -> Result<()> {
     let data = ToyData::from_name(&a.dataset)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| Error::io(&a.out, e))?;
-    let mut table = String::from(
-        "| run | update | well depth | train NLL | test NLL |\n|---|---|---|---|---|\n",
-    );
-    let mut curves = Vec::new();
-    let mut csv = String::from("run,step,well_depth,train_nll,test_nll\n");
-    let mut configs = serde_json::Map::new();
-    for (name, l2, wd) in [("unregularized", 0.0, 0.0f32), ("regularized", 0.1, 1e-3)] {
-        let (spec, cfg, run) = canyon_run(a, l2, wd);
-        configs.insert(
-            name.into(),
-            serde_json::json!({"energy": &spec, "training": &cfg, "run": &run}),
-        );
-        let r = train(&data, spec, cfg, &run, seed, |p| {
-            println!(
-                "{name:>14}: step {:>5}  well depth {:>7.2}  train NLL {:>8.3}  test NLL {:>8.3}",
-                p.step, p.well_depth, p.train_nll, p.test_nll
-            )
-        })?;
-        for p in &r.curve {
-            csv.push_str(&format!(
-                "{name},{},{},{},{}\n",
-                p.step, p.well_depth, p.train_nll, p.test_nll
-            ));
-            table.push_str(&format!(
-                "| {name} | {} | {:.2} | {:.3} | {:.3} |\n",
-                p.step, p.well_depth, p.train_nll, p.test_nll
-            ));
-        }
-        let tr = r.train.as_ref().expect("canyon runs on a finite set");
-        let depth = well_depth(r.trainer.model(), &data, tr.view())?;
+    let progress = |name: &str, p: &ebm::toy_ebm::EvalPoint| {
         println!(
-            "{name}: final well depth {depth:.2}, test NLL {:.3} nats",
-            r.final_eval.test_nll
-        );
-        let (dens, _) =
-            ebm::exact2d::density_grid(r.trainer.model(), 1.0, data.support_box(), 200)?;
-        let b = data.support_box();
-        ebm::plot::heatmap(
-            &a.out.join(format!("density_{name}.png")),
-            &format!("{name}: exp(-E)/Z on {} training points", a.train_size),
-            "sqrt(density) (square-root scale)",
-            (b.0[0], b.1[0]),
-            (b.0[1], b.1[1]),
-            &dens.mapv(|v| v.sqrt()),
-        )?;
-        curves.push((name, r.curve));
-    }
-    canyon_curves(&a.out, &curves)?;
-    ebm::io::write_atomic(&a.out.join("canyon.md"), table.as_bytes())?;
-    ebm::io::write_atomic(&a.out.join("canyon.csv"), csv.as_bytes())?;
-    let config = serde_json::json!({
-        "model": "toy-ebm canyon", "dataset": data.name(), "seed": seed,
-        "train_size": a.train_size, "updates": a.updates, "runs": configs,
-    });
-    ebm::io::write_atomic(&a.out.join("config.json"), &ebm::io::config_json(&config))?;
+            "{name:>14}: step {:>5}  well depth {:>7.2}  train NLL {:>8.3}  test NLL {:>8.3}",
+            p.step, p.well_depth, p.train_nll, p.test_nll
+        )
+    };
+    let end = |e: &ebm::toy_ebm::canyon::CanyonEnd| {
+        println!(
+            "{}: final well depth {:.2}, test NLL {:.3} nats",
+            e.name, e.well_depth, e.test_nll
+        )
+    };
+    ebm::toy_ebm::canyon::run(&data, a.train_size, a.updates, &a.out, seed, progress, end)?;
     println!("table: {}", a.out.join("canyon.md").display());
     println!("report: {}", ebm::report::write_report(&a.out)?.display());
     Ok(())

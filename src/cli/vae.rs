@@ -16,10 +16,8 @@ use clap::Args;
 use ebm::data::images::ImageSet;
 use ebm::eval::latent::zero_temperature;
 use ebm::eval::vae::{SavedVae, nll_estimate};
-use ebm::models::vae::VaeConfig;
-use ebm::nn::optim::OptimConfig;
-use ebm::train::vae::{METRICS_HEADER, VaeStep, VaeTraining};
-use ebm::train::{FitConfig, Outcome, Position, RunDir, Schedule, fit};
+use ebm::train::vae::{METRICS_HEADER, VaeOptions, VaeStep};
+use ebm::train::{FitConfig, Outcome, Position, RunDir, fit};
 use ebm::{Error, Result};
 use ndarray::s;
 use rand::SeedableRng;
@@ -32,52 +30,8 @@ use std::path::{Path, PathBuf};
     after_help = "Examples:\n  ebm train vae --data ../shared/data/mnist --epochs 10 --run runs/vae        # the PyTorch example: ~104 nats after 10 epochs\n  ebm train vae --data ../shared/data/mnist --arch iwae --batch 20 --schedule cosine --epochs 450 --minutes 30 --run runs/iwae\n  ebm train vae --latent 2 --epochs 30 --run runs/vae2d                       # embedded digits, codes.png with fuzzy balls\n  ebm train vae --resume runs/iwae --epochs 600                                # continue a run bit for bit"
 )]
 pub struct TrainVaeArgs {
-    /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Architecture: pytorch (784-400-20 ReLU, the PyTorch example) or iwae
-    /// (784-200-200-50 tanh, Burda et al. 2016).
-    #[arg(long, default_value = "pytorch")]
-    pub arch: String,
-    /// Hidden widths of the encoder, comma-separated (the decoder mirrors them);
-    /// default: the architecture's; each >= 1.
-    #[arg(long, value_delimiter = ',')]
-    pub hidden: Option<Vec<usize>>,
-    /// Width of z (2 for the pictures of the latent space); default: the architecture's; >= 1.
-    #[arg(long)]
-    pub latent: Option<usize>,
-    /// Weight of the KL term, 1/beta in the lecture's free energy <E>_q + (1/beta) KL; >= 0, finite.
-    #[arg(long, default_value_t = 1.0)]
-    pub kl_weight: f32,
-    /// Samples per image in the training objective: 1 = VAE, k > 1 = IWAE bound; >= 1.
-    #[arg(long, default_value_t = 1)]
-    pub iwae_k: usize,
-    /// none (pixels in [0, 1]) or dynamic (fresh Bernoulli draws every pass);
-    /// default: none for pytorch, dynamic for iwae.
-    #[arg(long)]
-    pub binarize: Option<String>,
-    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    /// Images per update; >= 1.
-    #[arg(long, default_value_t = 128)]
-    pub batch: usize,
-    /// Learning rate (lower it if the loss diverges); > 0, finite.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    /// Learning-rate schedule: constant; iwae (Burda et al.: pass i of 3^i epochs at
-    /// lr 10^(-i/7)); or cosine (from --lr down to --lr / 10 over --epochs).
-    #[arg(long, default_value = "constant")]
-    pub schedule: String,
-    /// Optimizer: adam, adamw or sgd (momentum 0.9, Nesterov).
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    /// Weight decay (decoupled, AdamW) of every weight, >= 0.
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f32,
-    /// Clip the global gradient norm to this value; > 0, finite.
-    #[arg(long)]
-    pub clip: Option<f64>,
+    #[command(flatten)]
+    pub options: VaeOptions,
     #[command(flatten)]
     pub folder: super::run_args::RunFolderArgs,
     /// Also checkpoint every N batches inside an epoch (a kill -9 loses at most N steps).
@@ -114,122 +68,6 @@ pub struct EvalVaeArgs {
     pub out: Option<PathBuf>,
 }
 
-fn optimizer(a: &TrainVaeArgs) -> Result<OptimConfig> {
-    if !(a.lr.is_finite() && a.lr > 0.0) {
-        return Err(Error::invalid(
-            "--lr",
-            format!("{} is not a positive number", a.lr),
-        ));
-    }
-    let (lr, weight_decay) = (a.lr, a.weight_decay);
-    Ok(match a.optimizer.as_str() {
-        "adam" => OptimConfig::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay,
-        },
-        "adamw" => OptimConfig::AdamW {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay,
-        },
-        "sgd" => OptimConfig::Sgd {
-            lr,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay,
-        },
-        o => {
-            return Err(Error::invalid(
-                "--optimizer",
-                format!("`{o}` is not one of adam, adamw, sgd"),
-            ));
-        }
-    })
-}
-
-/// The resolved settings of a fresh training run (saved as the run's config.json).
-fn resolve(a: &TrainVaeArgs, data: &ImageSet, seed: u64) -> Result<VaeTraining> {
-    let base = match a.arch.as_str() {
-        "pytorch" => VaeConfig::pytorch_mnist(),
-        "iwae" => VaeConfig::iwae_mnist(),
-        o => {
-            return Err(Error::invalid(
-                "--arch",
-                format!("`{o}` is not one of pytorch, iwae"),
-            ));
-        }
-    };
-    let binarize = match a.binarize.as_deref() {
-        None => a.arch == "iwae",
-        Some("dynamic") => true,
-        Some("none") => false,
-        Some(o) => {
-            return Err(Error::invalid(
-                "--binarize",
-                format!("`{o}` is not one of none, dynamic"),
-            ));
-        }
-    };
-    Schedule::from_name(&a.schedule)?;
-    if let Some(c) = a.clip
-        && !(c.is_finite() && c > 0.0)
-    {
-        return Err(Error::invalid(
-            "--clip",
-            format!("{c} is not a positive number"),
-        ));
-    }
-    let vae = VaeConfig {
-        input_dim: data.train.ncols(),
-        hidden: a.hidden.clone().unwrap_or(base.hidden.clone()),
-        latent: a.latent.unwrap_or(base.latent),
-        kl_weight: a.kl_weight,
-        iwae_k: a.iwae_k,
-        ..base
-    };
-    vae.validate()?;
-    Ok(VaeTraining {
-        model: "vae".into(),
-        vae,
-        optimizer: optimizer(a)?,
-        batch: a.batch,
-        binarize,
-        schedule: a.schedule.clone(),
-        lr: a.lr,
-        epochs: a.epochs,
-        seed,
-        data: data.what.clone(),
-        data_dir: a.data.as_ref().map(|p| p.display().to_string()),
-        protocol: VaeTraining::protocol_for(binarize),
-        clip: a.clip,
-    })
-}
-
-/// The first line of a run: the network, the objective and the data.
-fn describe(c: &VaeTraining) -> String {
-    let v = &c.vae;
-    let widths: Vec<String> = v.hidden.iter().map(|h| h.to_string()).collect();
-    let (objective, what) = if v.iwae_k > 1 {
-        (format!("IWAE k = {}", v.iwae_k), "-L_k")
-    } else {
-        (format!("free energy <E>_q + {} KL", v.kl_weight), "ELBO")
-    };
-    format!(
-        "VAE {}-{}-{} ({:?}), {objective}, objective {what}, on {} ({})",
-        v.input_dim,
-        widths.join("-"),
-        v.latent,
-        v.activation,
-        c.data,
-        c.protocol
-    )
-}
-
 /// The step to fit and where it starts: the run saved in `run` (when `resumed`, saying
 /// from where), else a fresh one from the flags, its config and metrics header written.
 fn step_for<'a>(
@@ -253,7 +91,11 @@ fn step_for<'a>(
         );
         return Ok((s, at));
     }
-    let s = VaeStep::new(resolve(a, data, seed)?, data.train.view(), &data.test)?;
+    let s = VaeStep::new(
+        a.options.resolve(data, seed)?,
+        data.train.view(),
+        &data.test,
+    )?;
     if let Some(r) = run {
         r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
         r.start_metrics(&METRICS_HEADER)?;
@@ -264,7 +106,8 @@ fn step_for<'a>(
 /// `ebm train vae`: settings and data, then [`ebm::train::fit`] over a [`VaeStep`], then
 /// the figures and the report.
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
-    if a.epochs == 0 || a.batch == 0 {
+    let o = &a.options;
+    if o.epochs == 0 || o.batch == 0 {
         return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
     }
     let run = a.folder.open("runs/vae")?;
@@ -276,16 +119,16 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     // Data paths come from the command line only; a resumed run's config names its
     // data for the message, and is never opened.
     if let Some(c) = &saved {
-        resumed_data(&c.data_dir, &a.data)?;
+        ebm::train::check_resumed_data(c.data_dir.as_deref(), o.data.as_deref())?;
     }
-    let data_dir = a.data.clone();
+    let data_dir = o.data.clone();
     let data = ImageSet::load(data_dir.as_deref(), saved.as_ref().map_or(seed, |c| c.seed))?;
     let (mut step, start) = step_for(a, run.as_ref(), saved.is_some(), &data, seed)?;
     eprintln!(
         "config: {}",
         serde_json::to_string(step.config()).expect("config serializes")
     );
-    println!("{}", describe(step.config()));
+    println!("{}", step.config().describe());
     println!(
         "{:>5} {:>12} {:>12} {:>10} {:>8}",
         "epoch", "train loss", "test loss", "test KL", "seconds"
@@ -294,7 +137,7 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
         checkpoint_every: a.checkpoint_every,
         stop_after_updates: a.stop_after_batches,
         ..a.folder
-            .fit_config(a.epochs, a.folder.keep_or(None), "ebm train vae")
+            .fit_config(o.epochs, a.folder.keep_or(None), "ebm train vae")
     };
     if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
         return Ok(());
@@ -302,13 +145,11 @@ pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
     let seed = step.config().seed;
     if let Some(r) = &run {
         let dir = r.path();
-        super::vae_figures::write(
+        ebm::figures::vae_run_figures(
             dir,
             &mut step.vae,
-            &data.test,
+            data.test.view(),
             &data.test_labels,
-            &data.train,
-            &data.train_labels,
             seed,
         )?;
         println!("run folder: {}", dir.display());
@@ -372,26 +213,4 @@ pub fn eval(a: &EvalVaeArgs, seed: u64) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Refuse a resume whose `--data` does not match how the run was started: a run on
-/// files needs `--data` again (the path saved in the run folder is not opened), a run
-/// on the embedded digits takes none.
-pub(crate) fn resumed_data(saved: &Option<String>, given: &Option<PathBuf>) -> Result<()> {
-    match (saved, given) {
-        (Some(dir), None) => Err(Error::invalid(
-            "--data",
-            format!(
-                "the run trained on {dir}: give --data again to resume (data paths are never read from a run folder)"
-            ),
-        )),
-        (None, Some(dir)) => Err(Error::invalid(
-            "--data",
-            format!(
-                "the run trained on the embedded digits; resume it without --data (got {})",
-                dir.display()
-            ),
-        )),
-        _ => Ok(()),
-    }
 }

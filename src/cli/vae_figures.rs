@@ -1,4 +1,4 @@
-//! The run folder's pictures of a trained VAE, and `ebm fuzzy-balls`: the lecture's
+//! `ebm fuzzy-balls`: the lecture's
 //! picture of the codes `q(z|y) = N(mu, diag sigma^2)` as balls in a 2-D latent space,
 //! with and without the KL term ([`ebm::figures`]).
 //!
@@ -8,25 +8,9 @@
 
 use clap::Args;
 use ebm::data::images::ImageSet;
-use ebm::figures::{FuzzyBallsConfig, vae_run_figures};
-use ebm::models::vae::Vae;
+use ebm::figures::FuzzyBallsConfig;
 use ebm::{Error, Result};
-use ndarray::Array2;
-use std::path::{Path, PathBuf};
-
-/// The run folder's figures ([`vae_run_figures`]): recon.png, samples.png,
-/// traversal.png and, for a 2-D latent, codes.png.
-pub fn write(
-    dir: &Path,
-    vae: &mut Vae,
-    test: &Array2<f32>,
-    test_labels: &[u8],
-    _train: &Array2<f32>,
-    _train_labels: &[u8],
-    seed: u64,
-) -> Result<()> {
-    vae_run_figures(dir, vae, test.view(), test_labels, seed)
-}
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(

@@ -7,8 +7,10 @@
 //! | zero-temperature latent inference of a VAE against its free energies | [`latent`] |
 //! | a saved VAE: test loss and the importance-weighted NLL estimate | [`vae`] |
 //! | an MCMC run: the sampler's draws, their summary table and files | [`sampling`] |
+//! | backprop's multipliers and stationarity residuals on a small digits network | [`lagrangian`] |
 //! | `log Z_beta` of a built-in energy by quadrature and importance sampling | [`partition`] |
 
+pub mod lagrangian;
 pub mod latent;
 pub mod partition;
 pub mod sampling;

@@ -9,9 +9,10 @@
 //! They agree within a few errors where the effective sample size of the importance
 //! weights is large; a small one flags a proposal that misses mass.
 
-use crate::energy::{Energy, validate_beta};
+use crate::energy::{Banana, DoubleWell, Energy, GaussianMixture, validate_beta};
 use crate::partition::{LogZ, importance, quadrature};
 use crate::{Error, Result};
+use std::fmt;
 
 /// `log Z_beta` of `e` at one `beta`, by both methods, and the closed form if known.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,5 +92,133 @@ pub fn quadrature_box(
             }
             Err(err) => return Err(err),
         }
+    }
+}
+
+/// The built-in energies of `ebm gibbs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Builtin {
+    /// `E(y) = 2 (y^2 - 1)^2 + 0.3 y` (1-D).
+    DoubleWell,
+    /// Eight Gaussians of std 0.3 on a circle of radius 2 (2-D, normalized at beta 1).
+    Mixture,
+    /// Haario's banana, b = 0.03 (2-D, log Z_1 = log(20 pi)).
+    Banana,
+}
+
+impl Builtin {
+    /// The energy, and the centre and scale per axis its quadrature box and importance
+    /// proposal grow from.
+    pub fn build(self) -> (Box<dyn Energy>, Vec<f64>, Vec<f64>) {
+        match self {
+            Builtin::DoubleWell => (
+                Box::new(DoubleWell {
+                    height: 2.0,
+                    tilt: 0.3,
+                }),
+                vec![0.0],
+                vec![1.5],
+            ),
+            Builtin::Mixture => (
+                Box::new(GaussianMixture::ring(8, 2.0, 0.3, 2).expect("valid mixture")),
+                vec![0.0, 0.0],
+                vec![2.5, 2.5],
+            ),
+            Builtin::Banana => (
+                Box::new(Banana { b: 0.03 }),
+                vec![0.0, -1.0],
+                vec![12.0, 6.0],
+            ),
+        }
+    }
+}
+
+/// [`log_z_row`] at several inverse temperatures of one energy: `ebm gibbs`'s table.
+#[derive(Clone, Debug)]
+pub struct GibbsTable {
+    pub energy: String,
+    pub dim: usize,
+    /// Importance samples per row.
+    pub samples: usize,
+    pub rows: Vec<LogZRow>,
+}
+
+/// The table of `e` (centre and scale as [`log_z_row`]) at each of `betas`.
+pub fn gibbs_table(
+    e: &dyn Energy,
+    center: &[f64],
+    scale: &[f64],
+    betas: &[f64],
+    samples: usize,
+    seed: u64,
+) -> Result<GibbsTable> {
+    let rows = betas
+        .iter()
+        .map(|&beta| log_z_row(e, beta, center, scale, samples, seed))
+        .collect::<Result<_>>()?;
+    Ok(GibbsTable {
+        energy: e.name().to_string(),
+        dim: e.dim(),
+        samples,
+        rows,
+    })
+}
+
+impl GibbsTable {
+    /// The table as CSV, in nats (what the report shows, with units).
+    pub fn csv(&self) -> String {
+        let mut csv = String::from(
+            "beta,log_z_quadrature,log_z_quadrature_se,log_z_importance,log_z_importance_se,is_ess_fraction,free_energy,free_energy_se\n",
+        );
+        for r in &self.rows {
+            let (q, is) = (&r.quadrature, &r.importance);
+            let (f, f_err) = r.free_energy();
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{f},{f_err}\n",
+                r.beta,
+                q.log_z,
+                q.std_err,
+                is.log_z,
+                is.std_err,
+                is.ess / self.samples as f64
+            ));
+        }
+        csv
+    }
+}
+
+impl fmt::Display for GibbsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "Gibbs distribution P_beta(y) = exp(-beta E(y)) / Z_beta for the {} energy ({}-D)",
+            self.energy, self.dim
+        )?;
+        writeln!(
+            f,
+            "{:>8} {:>24} {:>24} {:>8} {:>22} {:>12}",
+            "beta",
+            "log Z (quadrature)",
+            "log Z (importance)",
+            "IS ESS",
+            "F = -log Z / beta",
+            "closed form"
+        )?;
+        for r in &self.rows {
+            let (q, is) = (&r.quadrature, &r.importance);
+            let closed = r.closed.map_or("-".to_string(), |v| format!("{v:.6}"));
+            let (fe, fe_err) = r.free_energy();
+            writeln!(
+                f,
+                "{:>8} {:>14.6} ± {:<7.1e} {:>14.6} ± {:<7.1e} {:>7.1}% {fe:>12.6} ± {fe_err:<7.1e} {closed:>12}",
+                r.beta,
+                q.log_z,
+                q.std_err,
+                is.log_z,
+                is.std_err,
+                100.0 * is.ess / self.samples as f64
+            )?;
+        }
+        write!(f, "(nats; errors are one standard error)")
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::diagnostics::{SamplerStats, Summary, summarize};
 use crate::energy::Energy;
-use crate::mcmc::{self, Kernel, Rng, SampleConfig};
+use crate::mcmc::{self, Kernel, KernelName, Rng, SampleConfig};
 use crate::nuts::{NutsConfig, sample_nuts};
 use crate::{Error, Result};
 use ndarray::{Array2, Array3, Axis};
@@ -181,4 +181,127 @@ pub fn write_csv(path: &Path, draws: &Array3<f64>) -> Result<()> {
         }
     }
     crate::io::write_atomic(path, s.as_bytes())
+}
+
+/// The samplers of `ebm sample`: the batched kernels of [`crate::mcmc`] and NUTS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SamplerName {
+    /// Gaussian random-walk Metropolis-Hastings.
+    Mh,
+    /// Unadjusted Langevin (no step adaptation: biased by O(step)).
+    Ula,
+    /// Metropolis-adjusted Langevin.
+    Mala,
+    /// HMC with --leapfrog steps, adapted step size and diagonal mass.
+    Hmc,
+    /// Generalized HMC: --leapfrog steps per transition, the momentum kept between
+    /// transitions and partly redrawn (persistence 0.9), adapted step and mass.
+    Ghmc,
+    /// NUTS (nuts-rs): adapted step size and diagonal mass, no step count to choose.
+    Nuts,
+}
+
+/// One sampling run's settings, whichever sampler (`ebm sample`'s flags).
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplerSpec {
+    /// Transition kernel: mh, ula, mala, hmc, ghmc or nuts (any case).
+    #[arg(long, value_enum, default_value = "hmc")]
+    pub kernel: SamplerName,
+    /// Independent chains (R-hat compares them; 4 or more); >= 1.
+    #[arg(long, default_value_t = 4)]
+    pub chains: usize,
+    /// Warm-up transitions per chain (adaptation; not kept).
+    #[arg(long, default_value_t = 1000)]
+    pub warmup: usize,
+    /// Kept draws per chain (after --thin).
+    #[arg(long, default_value_t = 1000)]
+    pub draws: usize,
+    /// Keep every N-th transition (NUTS keeps every one); >= 1; 0 counts as 1.
+    #[arg(long, default_value_t = 1)]
+    pub thin: usize,
+    /// Initial step size (adapted during warm-up except for ULA); > 0, finite.
+    #[arg(long, default_value_t = 0.1)]
+    pub step_size: f64,
+    /// Leapfrog steps per HMC or GHMC transition, 1..=1024.
+    #[arg(long, default_value_t = 10)]
+    pub leapfrog: usize,
+    /// Inverse temperature: the chains sample exp(-beta E); > 0, finite.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Chains start from N(0, s^2 I); > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub init_scale: f64,
+    /// NUTS only: target acceptance of the step-size adaptation, in (0, 1) (raise it,
+    /// e.g. 0.95, when divergences are reported; HMC and MALA adapt to 0.8 and 0.57).
+    #[arg(long, default_value_t = 0.8)]
+    pub target_accept: f64,
+}
+
+impl SamplerSpec {
+    /// The settings' ranges that the samplers do not check themselves.
+    pub fn check(&self) -> Result<()> {
+        if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
+            return Err(Error::invalid(
+                "--target-accept",
+                format!("{} (must be in (0, 1))", self.target_accept),
+            ));
+        }
+        if self.target_accept != 0.8 && self.kernel != SamplerName::Nuts {
+            return Err(Error::invalid(
+                "--target-accept",
+                format!(
+                    "only NUTS takes it (the {:?} kernel adapts to its own target)",
+                    self.kernel
+                ),
+            ));
+        }
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
+            return Err(Error::invalid(
+                "--init-scale",
+                format!("{} (must be > 0)", self.init_scale),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The draws of `energy`'s Gibbs distribution, seeded with `seed` (the settings
+    /// checked first).
+    pub fn run(&self, energy: &dyn Energy, seed: u64) -> Result<SamplingRun> {
+        self.check()?;
+        let kernel = match self.kernel {
+            SamplerName::Nuts => {
+                if self.thin != 1 {
+                    return Err(Error::invalid(
+                        "--thin",
+                        "NUTS keeps every draw (use --thin 1)",
+                    ));
+                }
+                let cfg = NutsConfig {
+                    warmup: self.warmup as u64,
+                    draws: self.draws as u64,
+                    chains: self.chains,
+                    target_accept: self.target_accept,
+                    beta: self.beta,
+                    seed,
+                    ..NutsConfig::default()
+                };
+                return run_nuts(energy, &cfg);
+            }
+            SamplerName::Mh => KernelName::Mh,
+            SamplerName::Ula => KernelName::Ula,
+            SamplerName::Mala => KernelName::Mala,
+            SamplerName::Hmc => KernelName::Hmc,
+            SamplerName::Ghmc => KernelName::Ghmc,
+        };
+        let mut kernel = kernel.build(self.step_size, self.leapfrog, self.beta)?;
+        let cfg = SampleConfig {
+            warmup: self.warmup,
+            draws: self.draws,
+            thin: self.thin,
+            seed,
+            progress: true,
+            ..SampleConfig::default()
+        };
+        run_kernel(kernel.as_mut(), energy, self.chains, self.init_scale, &cfg)
+    }
 }

@@ -100,8 +100,15 @@ impl KernelName {
         }
     }
 
-    /// The kernel named `name` (any case); the error lists the names.
+    /// The kernel named `name` (any case); the error lists the names, and for `nuts`
+    /// says why it is not one of them.
     pub fn from_name(name: &str) -> Result<Self> {
+        if name.eq_ignore_ascii_case("nuts") {
+            return Err(Error::invalid(
+                "kernel",
+                "nuts is not a batched kernel: nuts-rs runs each chain alone with its own tree depth and adaptation, while a batched kernel makes one fixed-cost transition of the whole batch of chains (choose mh, ula, mala, hmc or ghmc)",
+            ));
+        }
         Self::ALL
             .into_iter()
             .find(|k| k.as_str().eq_ignore_ascii_case(name))

@@ -418,6 +418,21 @@ pub enum Sampler {
     Pcd { k: usize, chains: usize },
 }
 
+impl Sampler {
+    /// `cd` or `pcd` (with `chains` particles), `k` sweeps per update; an unknown name
+    /// is an error naming `--sampler`.
+    pub fn from_name(name: &str, k: usize, chains: usize) -> crate::Result<Self> {
+        match name {
+            "cd" => Ok(Sampler::Cd { k }),
+            "pcd" => Ok(Sampler::Pcd { k, chains }),
+            s => Err(crate::Error::invalid(
+                "--sampler",
+                format!("`{s}` is not one of cd, pcd"),
+            )),
+        }
+    }
+}
+
 /// Most Gibbs sweeps per update (CD-k, PCD-k); the literature stops at CD-25.
 pub const MAX_K: usize = 1000;
 

@@ -40,6 +40,25 @@ const PAR_MIN: usize = 1 << 16;
 const CHUNK: usize = 1 << 14;
 
 impl ActivationKind {
+    /// The hidden-layer activation named `silu`, `relu`, `leaky-relu` (slope 0.2), `elu`
+    /// (alpha 1), `tanh` or `softplus`; an unknown name is an error naming `flag`.
+    pub fn from_name(name: &str, flag: &str) -> crate::Result<Self> {
+        Ok(match name {
+            "silu" => ActivationKind::Silu,
+            "relu" => ActivationKind::Relu,
+            "leaky-relu" | "leaky_relu" => ActivationKind::LeakyRelu { slope: 0.2 },
+            "elu" => ActivationKind::Elu { alpha: 1.0 },
+            "tanh" => ActivationKind::Tanh,
+            "softplus" => ActivationKind::Softplus,
+            other => {
+                return Err(crate::Error::invalid(
+                    flag,
+                    format!("`{other}` is not one of silu, relu, leaky-relu, elu, tanh, softplus"),
+                ));
+            }
+        })
+    }
+
     /// `f(a)` for one element.
     #[inline(always)]
     pub fn f(self, a: f32) -> f32 {

@@ -54,6 +54,44 @@ impl OptimConfig {
             weight_decay: 0.0,
         }
     }
+    /// AdamW (decoupled weight decay) with PyTorch's defaults.
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        OptimConfig::AdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+        }
+    }
+
+    /// The optimizer named `adam`, `adamw` or `sgd` (Nesterov momentum 0.9), the others
+    /// at PyTorch's defaults; an unknown name is an error naming `flag`.
+    pub fn from_name(name: &str, lr: f32, weight_decay: f32, flag: &str) -> crate::Result<Self> {
+        Ok(match name {
+            "adam" => OptimConfig::Adam {
+                lr,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay,
+            },
+            "adamw" => Self::adamw(lr, weight_decay),
+            "sgd" => OptimConfig::Sgd {
+                lr,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay,
+            },
+            o => {
+                return Err(crate::Error::invalid(
+                    flag,
+                    format!("`{o}` is not one of adam, adamw, sgd"),
+                ));
+            }
+        })
+    }
+
     /// The valid ranges, checked for fresh runs, configs and resumes alike: `lr`
     /// finite and > 0, `weight_decay` finite and >= 0, `momentum`, `beta1`, `beta2` in
     /// [0, 1), `eps` > 0. Errors name the field and the range.

@@ -6,7 +6,7 @@
 //! as the run has no resume: its checkpoints (`--save`) are for `ebm eval classifier`.
 
 use super::{Position, RoundReport, RunDir, Step};
-use crate::models::conditional::ConditionalEbm;
+use crate::models::conditional::{ConditionalConfig, ConditionalEbm};
 use crate::nn::Parameters;
 use crate::nn::optim::Optimizer;
 use crate::{Error, Result};
@@ -132,5 +132,71 @@ impl ClassifierStep<'_> {
         let mut r = self.run.clone();
         r["epoch"] = serde_json::json!(epoch);
         r
+    }
+}
+
+/// The options of `ebm train classifier` (its flags but `--save`; [`Default`] is what
+/// the command line gives without any).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ClassifierOptions {
+    /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Passes over the training set; >= 1.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Hidden widths of the MLP, comma-separated; each >= 1.
+    #[arg(long, value_delimiter = ',', default_value = "512,512")]
+    pub hidden: Vec<usize>,
+    /// Inverse temperature of `P(y|x) ~ exp(-beta E(x, y))`; > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f32,
+    /// Adam's learning rate; > 0.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Multiply the learning rate by this after every epoch; > 0.
+    #[arg(long, default_value_t = 1.0)]
+    pub lr_decay: f32,
+    /// Images per update; >= 1.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+}
+
+impl Default for ClassifierOptions {
+    /// The command line's defaults: parsed from no flags, so the two cannot differ.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            options: ClassifierOptions,
+        }
+        <Flags as clap::Parser>::parse_from(["classifier"]).options
+    }
+}
+
+impl ClassifierOptions {
+    /// The ranges the options must be in.
+    pub fn check(&self) -> Result<()> {
+        if self.epochs == 0 || self.batch == 0 {
+            return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid("--lr", format!("{} is not > 0", self.lr)));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0) {
+            return Err(Error::invalid(
+                "--lr-decay",
+                format!("{} is not > 0", self.lr_decay),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The energy `E(x, y)` over 10 classes for inputs of width `in_dim`.
+    pub fn config(&self, in_dim: usize) -> ConditionalConfig {
+        ConditionalConfig {
+            beta: self.beta,
+            ..ConditionalConfig::mlp(in_dim, &self.hidden, 10)
+        }
     }
 }

@@ -91,7 +91,7 @@ pub mod schedule;
 pub mod toy;
 pub mod vae;
 
-pub use run_dir::{MetricsRow, RunDir};
+pub use run_dir::{MetricsRow, RunDir, check_resumed_data};
 pub use schedule::Schedule;
 
 use crate::nn::{Parameters, checkpoint};

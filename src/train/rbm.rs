@@ -467,6 +467,75 @@ pub fn ais_betas(k: usize) -> Vec<f64> {
     }
 }
 
+/// What a resumed `ebm train rbm` run needs besides the checkpoints (`run.json`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RbmRunInfo {
+    /// The MNIST folder (`None`: the embedded digits); never opened on resume.
+    pub data: Option<PathBuf>,
+    pub seed: u64,
+    pub ais_every: Option<usize>,
+    pub ais_runs: usize,
+    pub ais_betas: usize,
+    pub sample_sweeps: usize,
+    /// Epoch checkpoints kept in checkpoints/ (absent in run folders of older versions).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    3
+}
+
+impl RbmRunInfo {
+    /// `dir/run.json`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let p = dir.join("run.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::format(&p, format!("not an rbm run file: {e}")))
+    }
+
+    /// The AIS curve's settings, with `ais_every` set.
+    pub fn curve(&self) -> Option<CurveConfig> {
+        self.ais_every.map(|every| CurveConfig {
+            every,
+            runs: self.ais_runs,
+            betas: self.ais_betas,
+        })
+    }
+
+    /// `run.json`, `config.json` (data described as `what`) and, for a `fresh` run, the
+    /// metrics header and the first state.
+    pub fn write(&self, r: &RunDir, fresh: bool, what: &str, step: &RbmStep) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("run info serializes");
+        crate::io::write_atomic(&r.join("run.json"), text.as_bytes())?;
+        // The resolved configuration (what the report shows).
+        r.write_config(
+            &serde_json::json!({"model": "rbm", "rbm": &step.trainer.config, "run": self, "data": what}),
+        )?;
+        if fresh {
+            r.start_metrics(&METRICS_HEADER)?;
+            step.save(r, Position::default())?;
+        }
+        Ok(())
+    }
+}
+
+impl RbmTrainer {
+    /// The trainer and model saved in `r` (`trainer.safetensors`), the schedule
+    /// stretched to `epochs` when that is more than the run was started with.
+    pub fn resume(r: &RunDir, epochs: usize) -> Result<(Self, Rbm)> {
+        let tp = r.join("trainer.safetensors");
+        let state = checkpoint::read_config(&tp)?;
+        let mut cfg: RbmConfig = serde_json::from_value(state["rbm"].clone())
+            .map_err(|e| Error::format(&tp, format!("config field `rbm`: {e}")))?;
+        cfg.epochs = cfg.epochs.max(epochs);
+        cfg.validate()
+            .map_err(|e| Error::format(&tp, e.to_string()))?;
+        Self::load_state(cfg, &tp)
+    }
+}
+
 /// Largest hidden layer for which the exact log-likelihood is computed every epoch.
 pub const EXACT_HIDDEN: usize = 20;
 
@@ -757,3 +826,166 @@ pub const METRICS_HEADER: [&str; 7] = [
     "lr",
     "k",
 ];
+
+/// The options of a fresh `ebm train rbm` run (its flags; [`Default`] is what the
+/// command line gives without any).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RbmOptions {
+    /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Hidden units; >= 1.
+    #[arg(long, default_value_t = 16)]
+    pub hidden: usize,
+    /// Model term of the gradient: cd (chains start at the batch) or pcd (persistent).
+    #[arg(long, default_value = "cd")]
+    pub sampler: String,
+    /// Gibbs sweeps per update (the most, with --k-ramp), 1..=1000.
+    #[arg(long, default_value_t = 1)]
+    pub k: usize,
+    /// Grow k by one every E epochs, from 1 up to --k (as public copies of Salakhutdinov's
+    /// RBM code do for CD-25; 0: k from the start); >= 0.
+    #[arg(long, default_value_t = 0)]
+    pub k_ramp: usize,
+    /// Divide the learning rate by the current k.
+    #[arg(long)]
+    pub lr_over_k: bool,
+    /// Training images: `once` (one Bernoulli draw of the grey levels, seeded, as the
+    /// test set) or `dynamic` (a fresh draw for every mini-batch). Evaluation always uses
+    /// the fixed draw.
+    #[arg(long, default_value = "once")]
+    pub binarize: String,
+    /// PCD fantasy particles; >= 1 with --sampler pcd.
+    #[arg(long, default_value_t = 100)]
+    pub chains: usize,
+    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Images per update; >= 1.
+    #[arg(long, default_value_t = 20)]
+    pub batch: usize,
+    /// Learning rate at the first epoch, decayed linearly to --lr-final; >= 0, finite.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// Learning rate at the last epoch (linear decay from --lr); >= 0, finite.
+    #[arg(long, default_value_t = 0.01)]
+    pub lr_final: f32,
+    /// L2 penalty on the weights; >= 0, finite.
+    #[arg(long, default_value_t = 2e-4)]
+    pub weight_decay: f32,
+    /// Momentum of the parameter updates for the first --momentum-switch epochs; in [0, 1).
+    #[arg(long, default_value_t = 0.5)]
+    pub momentum: f32,
+    /// Momentum after --momentum-switch epochs (Hinton's practical guide: 0.5, then 0.9); in [0, 1).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum_final: f32,
+    /// Epoch at which --momentum gives way to --momentum-final; >= 0.
+    #[arg(long, default_value_t = 5)]
+    pub momentum_switch: usize,
+    /// Block-Gibbs sweeps of the 100 chains drawn in samples.png, 1..=100000.
+    #[arg(long, default_value_t = 1000)]
+    pub sample_sweeps: usize,
+    /// Estimate log Z by AIS every E epochs (and after the last) for the curve of the
+    /// average log-probability (needs --run); >= 1.
+    #[arg(long)]
+    pub ais_every: Option<usize>,
+    /// AIS runs per curve point; >= 2.
+    #[arg(long, default_value_t = 100)]
+    pub ais_runs: usize,
+    /// AIS intermediate distributions per curve point (schedule as `ebm eval rbm`); >= 2.
+    #[arg(long, default_value_t = 1000)]
+    pub ais_betas: usize,
+}
+
+impl Default for RbmOptions {
+    /// The command line's defaults: parsed from no flags, so the two cannot differ.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            options: RbmOptions,
+        }
+        <Flags as clap::Parser>::parse_from(["rbm"]).options
+    }
+}
+
+impl RbmOptions {
+    /// The settings of a fresh run on `visible` pixels, checked.
+    pub fn config(&self, visible: usize, seed: u64) -> Result<RbmConfig> {
+        let a = self;
+        let sampler = Sampler::from_name(&a.sampler, a.k, a.chains)?;
+        let binarize = match a.binarize.as_str() {
+            "once" => false,
+            "dynamic" => true,
+            s => {
+                return Err(Error::invalid(
+                    "--binarize",
+                    format!("`{s}` is not one of once, dynamic"),
+                ));
+            }
+        };
+        let cfg = RbmConfig {
+            sampler,
+            epochs: a.epochs,
+            batch_size: a.batch,
+            lr: a.lr,
+            lr_final: a.lr_final,
+            weight_decay: a.weight_decay,
+            momentum: a.momentum,
+            momentum_final: a.momentum_final,
+            momentum_switch: a.momentum_switch,
+            seed,
+            binarize,
+            k_ramp: a.k_ramp,
+            lr_over_k: a.lr_over_k,
+            ..RbmConfig::new(visible, a.hidden)
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// What fresh runs and resumes alike must satisfy.
+    pub fn check(&self) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::invalid("--epochs", "must be at least 1"));
+        }
+        if self.ais_every == Some(0) {
+            return Err(Error::invalid("--ais-every", "must be at least 1 epoch"));
+        }
+        if !(1..=100_000).contains(&self.sample_sweeps) {
+            return Err(Error::invalid(
+                "--sample-sweeps",
+                format!("{} (must be in 1..=100000)", self.sample_sweeps),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A fresh run's settings checked before any data are read: the configuration at
+    /// the smallest data set's 64 pixels (the 8x8 digits) and the AIS curve's memory.
+    pub fn check_fresh(&self, seed: u64) -> Result<()> {
+        let cfg = self.config(64, seed)?;
+        if self.ais_every.is_some() {
+            crate::models::rbm::check_ais_memory(
+                self.ais_runs,
+                self.ais_betas,
+                cfg.visible,
+                cfg.hidden,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The run's `run.json` for a fresh run keeping `keep` epoch checkpoints.
+    pub fn run_info(&self, seed: u64, keep: usize) -> RbmRunInfo {
+        RbmRunInfo {
+            data: self.data.clone(),
+            seed,
+            ais_every: self.ais_every,
+            ais_runs: self.ais_runs,
+            ais_betas: self.ais_betas,
+            sample_sweeps: self.sample_sweeps,
+            keep,
+        }
+    }
+}

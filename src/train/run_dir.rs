@@ -254,3 +254,25 @@ fn append_line(p: &Path, line: &str) -> Result<()> {
         .map_err(|e| Error::io(p, e))?;
     writeln!(f, "{line}").map_err(|e| Error::io(p, e))
 }
+
+/// Refuse a resume whose `--data` does not match how the run was started: a run on
+/// files needs `--data` again (the path saved in the run folder is not opened), a run
+/// on the embedded digits takes none.
+pub fn check_resumed_data(saved: Option<&str>, given: Option<&Path>) -> Result<()> {
+    match (saved, given) {
+        (Some(dir), None) => Err(Error::invalid(
+            "--data",
+            format!(
+                "the run trained on {dir}: give --data again to resume (data paths are never read from a run folder)"
+            ),
+        )),
+        (None, Some(dir)) => Err(Error::invalid(
+            "--data",
+            format!(
+                "the run trained on the embedded digits; resume it without --data (got {})",
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

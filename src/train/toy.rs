@@ -8,8 +8,12 @@
 //! evaluation point), `checkpoints/step-NNNNNNNNN.safetensors`, `best.safetensors`.
 
 use super::{Position, RoundReport, RunDir, Step};
-use crate::nn::Parameters;
-use crate::toy_ebm::{EvalPoint, ToyTraining};
+use crate::contrastive::{ContrastiveConfig, Negatives};
+use crate::energy::MlpSpec;
+use crate::nn::optim::OptimConfig;
+use crate::nn::{ActivationKind, Parameters};
+use crate::toy::ToyData;
+use crate::toy_ebm::{EvalPoint, ToyRunConfig, ToyTraining};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -185,5 +189,223 @@ impl Step for ToyStep {
             Some(_) => at,
             None => format!("{at} (an evaluation point)"),
         }
+    }
+}
+
+/// The options of a toy run (`ebm train toy`'s flags; [`Default`] is what the command
+/// line gives without any), checked and turned into the run's settings by
+/// [`ToyOptions::settings`] and [`ToyOptions::start`].
+#[derive(clap::Args, Clone, Debug)]
+pub struct ToyOptions {
+    /// 8gaussians, rings, moons, pinwheel, swissroll, checkerboard, 2spirals.
+    #[arg(long, default_value = "8gaussians")]
+    pub dataset: String,
+    /// Updates in all [default: 6000]. With --resume: a total larger than the run's
+    /// extends it (the learning-rate decays are then fractions of the new total); >= 1.
+    #[arg(long)]
+    pub updates: Option<usize>,
+    /// Negatives: pcd (persistent chains), short-run (from noise), cd (CD-k from data),
+    /// grid (exact draws from the model's density discretized on a grid over the data
+    /// set's box, then --langevin-steps MALA steps).
+    #[arg(long, default_value = "pcd")]
+    pub negatives: String,
+    /// Transitions of --kernel per update, at most 100000 [default: 20; 0 with
+    /// --negatives grid].
+    #[arg(long, alias = "mcmc-steps")]
+    pub langevin_steps: Option<usize>,
+    /// The transition that moves the negatives: mala, ula, mh (random walk), hmc (with
+    /// --leapfrog steps) or ghmc (generalized HMC: --leapfrog steps, the momentum kept
+    /// between transitions and partly redrawn), as `ebm sample --kernel`. NUTS is not offered: nuts-rs runs
+    /// each chain alone with its own tree depth and adaptation, while negatives need one
+    /// fixed-cost transition of the whole batch of chains.
+    #[arg(long, default_value = "mala")]
+    pub kernel: String,
+    /// Leapfrog steps per HMC transition (--kernel hmc, ghmc), 1..=1024.
+    #[arg(long, default_value_t = 5)]
+    pub leapfrog: usize,
+    /// Grid negatives: cells per axis of the sampling grid; >= 8.
+    #[arg(long, default_value_t = 128)]
+    pub grid_cells: usize,
+    /// Grid negatives: recompute the grid's density every this many updates; >= 1.
+    #[arg(long, default_value_t = 1)]
+    pub grid_refresh: usize,
+    /// The kernel's step: Langevin's eps (y <- y - eps dE/dy + sqrt(2 eps) xi), HMC's and
+    /// GHMC's leapfrog step, MH's proposal scale; > 0, finite.
+    #[arg(long, default_value_t = 0.02)]
+    pub step_size: f64,
+    /// alpha of the penalty alpha (E(data)^2 + E(neg)^2) [default: 0.001; 0 with
+    /// --negatives grid]; >= 0, finite.
+    #[arg(long)]
+    pub energy_l2: Option<f64>,
+    /// AdamW weight decay, >= 0.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Spectral normalization (projection) of every Linear layer.
+    #[arg(long)]
+    pub spectral_norm: bool,
+    /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid]; > 0, finite.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Halve the learning rate at these fractions of the run (none: ""); each in [0, 1].
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
+    pub lr_decay_at: Vec<f64>,
+    /// Data points and negatives per update; >= 1.
+    #[arg(long, default_value_t = 256)]
+    pub batch: usize,
+    /// Hidden widths of the MLP energy 2-H1-H2-1; each >= 1.
+    #[arg(long, value_delimiter = ',', default_value = "128,128")]
+    pub hidden: Vec<usize>,
+    /// Hidden-layer activation: silu, relu, leaky-relu (slope 0.2), elu, tanh, softplus.
+    /// Langevin negatives need a smooth energy (silu, elu, tanh, softplus); grid
+    /// negatives take any, and relu draws sharper edges.
+    #[arg(long, default_value = "silu")]
+    pub activation: String,
+    /// A finite training set of this many points (default: fresh points every update); >= 1.
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Updates between exact evaluations (NLL, KL by quadrature) and checkpoints.
+    #[arg(long, default_value_t = 500)]
+    pub eval_every: usize,
+    /// Cells per axis of the quadrature grid of the exact evaluation; >= 8.
+    #[arg(long, default_value_t = 256)]
+    pub grid: usize,
+}
+
+impl Default for ToyOptions {
+    /// The command line's defaults: parsed from no flags, so the two cannot differ.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            options: ToyOptions,
+        }
+        <Flags as clap::Parser>::parse_from(["toy"]).options
+    }
+}
+
+/// Default of --updates.
+pub const DEFAULT_UPDATES: usize = 6000;
+
+impl ToyOptions {
+    /// The energy and its training settings, the defaults that depend on the negatives
+    /// resolved (grid negatives: no MCMC steps, no energy penalty, lr 3e-3, noise box =
+    /// the data's box).
+    pub fn settings(&self, data: &ToyData) -> Result<(MlpSpec, ContrastiveConfig)> {
+        let a = self;
+        if !(1..=crate::mcmc::MAX_LEAPFROG).contains(&a.leapfrog) {
+            return Err(Error::invalid(
+                "--leapfrog",
+                format!(
+                    "{} (must be in 1..={})",
+                    a.leapfrog,
+                    crate::mcmc::MAX_LEAPFROG
+                ),
+            ));
+        }
+        let negatives = Negatives::from_name(&a.negatives)?;
+        let grid = negatives == Negatives::Grid;
+        // Grid negatives cover the box the exact evaluation integrates over.
+        let (noise_lo, noise_hi) = if grid {
+            let (lo, hi) = data.support_box();
+            (lo[0], hi[0])
+        } else {
+            let d = ContrastiveConfig::default();
+            (d.noise_lo, d.noise_hi)
+        };
+        let spec = MlpSpec {
+            in_dim: 2,
+            hidden: a.hidden.clone(),
+            activation: ActivationKind::from_name(&a.activation, "--activation")?,
+        };
+        let cfg = ContrastiveConfig {
+            negatives,
+            mcmc_steps: a.langevin_steps.unwrap_or(if grid { 0 } else { 20 }),
+            grid_cells: a.grid_cells,
+            grid_refresh: a.grid_refresh,
+            noise_lo,
+            noise_hi,
+            step_size: a.step_size,
+            kernel: Some(kernel(&a.kernel)?),
+            leapfrog: a.leapfrog,
+            energy_l2: a.energy_l2.unwrap_or(if grid { 0.0 } else { 0.001 }),
+            optim: OptimConfig::adamw(
+                a.lr.unwrap_or(if grid { 3e-3 } else { 1e-3 }),
+                a.weight_decay,
+            ),
+            batch: a.batch,
+            spectral_norm: a.spectral_norm,
+            ..ContrastiveConfig::default()
+        };
+        Ok((spec, cfg))
+    }
+
+    /// A fresh run from these options, its evaluated model saved as
+    /// `out/energy.safetensors`; `out/config.json` written and a trainer state of an earlier
+    /// run in `out` removed.
+    pub fn start(&self, out: &Path, seed: u64) -> Result<ToyTraining> {
+        let a = self;
+        let data = ToyData::from_name(&a.dataset)?;
+        let (spec, cfg) = a.settings(&data)?;
+        if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
+            return Err(Error::invalid(
+                "--lr-decay-at",
+                format!(
+                    "{:?}: fractions of the run must be in [0, 1]",
+                    a.lr_decay_at
+                ),
+            ));
+        }
+        let run = ToyRunConfig {
+            updates: a.updates.unwrap_or(DEFAULT_UPDATES),
+            eval_every: a.eval_every,
+            train_size: a.train_size,
+            grid: a.grid,
+            lr_decay_at: a.lr_decay_at.clone(),
+            checkpoint: Some(out.join("energy.safetensors")),
+            ..ToyRunConfig::default()
+        };
+        let t = ToyTraining::new(&data, spec, cfg, &run, seed)?;
+        // A fresh run in an old folder: its state is not this run's (best and the kept
+        // checkpoints are cleared by RunDir::start_metrics).
+        crate::io::remove_if_present(&out.join("trainer.safetensors"))?;
+        // The resolved configuration, written before training so a stopped run still says
+        // what it was.
+        write_config(out, &t)?;
+        Ok(t)
+    }
+}
+
+/// The negatives' kernel `--kernel` names.
+fn kernel(name: &str) -> Result<crate::mcmc::KernelName> {
+    crate::mcmc::KernelName::from_name(name).map_err(|e| match e {
+        Error::Invalid { msg, .. } => Error::invalid("--kernel", msg),
+        e => e,
+    })
+}
+
+/// config.json: the data set, seed, energy, training and run settings.
+pub fn write_config(out: &Path, t: &ToyTraining) -> Result<()> {
+    let resolved = serde_json::json!({
+        "model": "toy-ebm", "dataset": t.data().name(), "seed": t.seed(),
+        "energy": &t.trainer().energy.spec, "training": &t.trainer().cfg, "run": t.run_config(),
+    });
+    crate::io::write_atomic(&out.join("config.json"), &crate::io::config_json(&resolved))
+}
+
+impl ToyStep {
+    /// The run saved in `dir` ([`ToyStep::load`]), extended to `updates` in all when
+    /// given, its evaluated model saved as `dir/energy.safetensors` and `config.json`
+    /// rewritten; with the `keep` it was saved with.
+    pub fn resume(dir: &Path, updates: Option<usize>) -> Result<(ToyTraining, Option<usize>)> {
+        let (mut t, keep) = ToyStep::load(dir)?;
+        if let Some(u) = updates {
+            t.extend(u).map_err(|e| match e {
+                Error::Invalid { msg, .. } => Error::invalid("--updates", msg),
+                e => e,
+            })?;
+        }
+        t.set_checkpoint(Some(dir.join("energy.safetensors")));
+        write_config(dir, &t)?;
+        Ok((t, keep))
     }
 }

@@ -12,6 +12,7 @@
 //! writes leaves a model whose optimizer file exists).
 
 use super::{Position, RoundReport, RunDir, Schedule, Step, stream};
+use crate::data::images::ImageSet;
 use crate::models::vae::{Vae, VaeConfig, VaeLoss};
 use crate::nn::optim::{OptimConfig, Optimizer};
 use crate::nn::{Parameters, checkpoint};
@@ -55,6 +56,26 @@ pub struct VaeTraining {
 }
 
 impl VaeTraining {
+    /// The first line of a run: the network, the objective and the data.
+    pub fn describe(&self) -> String {
+        let (c, v) = (self, &self.vae);
+        let widths: Vec<String> = v.hidden.iter().map(|h| h.to_string()).collect();
+        let (objective, what) = if v.iwae_k > 1 {
+            (format!("IWAE k = {}", v.iwae_k), "-L_k")
+        } else {
+            (format!("free energy <E>_q + {} KL", v.kl_weight), "ELBO")
+        };
+        format!(
+            "VAE {}-{}-{} ({:?}), {objective}, objective {what}, on {} ({})",
+            v.input_dim,
+            widths.join("-"),
+            v.latent,
+            v.activation,
+            c.data,
+            c.protocol
+        )
+    }
+
     /// Check what a fresh run and a resumed config alike must satisfy.
     pub fn validate(&self) -> Result<()> {
         self.vae.validate()?;
@@ -371,3 +392,141 @@ pub const METRICS_HEADER: [&str; 10] = [
     "test_recon",
     "test_kl",
 ];
+
+/// The options of a fresh VAE run (`ebm train vae`'s flags; [`Default`] is what the
+/// command line gives without any), turned into its [`VaeTraining`] by
+/// [`VaeOptions::resolve`].
+#[derive(clap::Args, Clone, Debug)]
+pub struct VaeOptions {
+    /// MNIST directory (IDX files, gzip or not); without it, the embedded UCI digits.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Architecture: pytorch (784-400-20 ReLU, the PyTorch example) or iwae
+    /// (784-200-200-50 tanh, Burda et al. 2016).
+    #[arg(long, default_value = "pytorch")]
+    pub arch: String,
+    /// Hidden widths of the encoder, comma-separated (the decoder mirrors them);
+    /// default: the architecture's; each >= 1.
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Width of z (2 for the pictures of the latent space); default: the architecture's; >= 1.
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Weight of the KL term, 1/beta in the lecture's free energy `<E>_q + (1/beta) KL`; >= 0, finite.
+    #[arg(long, default_value_t = 1.0)]
+    pub kl_weight: f32,
+    /// Samples per image in the training objective: 1 = VAE, k > 1 = IWAE bound; >= 1.
+    #[arg(long, default_value_t = 1)]
+    pub iwae_k: usize,
+    /// none (pixels in [0, 1]) or dynamic (fresh Bernoulli draws every pass);
+    /// default: none for pytorch, dynamic for iwae.
+    #[arg(long)]
+    pub binarize: Option<String>,
+    /// Passes over the training set (with --resume: the total, extending the run); >= 1.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Images per update; >= 1.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Learning rate (lower it if the loss diverges); > 0, finite.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Learning-rate schedule: constant; iwae (Burda et al.: pass i of 3^i epochs at
+    /// lr 10^(-i/7)); or cosine (from --lr down to --lr / 10 over --epochs).
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Optimizer: adam, adamw or sgd (momentum 0.9, Nesterov).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Weight decay (decoupled, AdamW) of every weight, >= 0.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this value; > 0, finite.
+    #[arg(long)]
+    pub clip: Option<f64>,
+}
+
+impl Default for VaeOptions {
+    /// The command line's defaults: parsed from no flags, so the two cannot differ.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            options: VaeOptions,
+        }
+        <Flags as clap::Parser>::parse_from(["vae"]).options
+    }
+}
+
+impl VaeOptions {
+    /// The optimizer the flags name.
+    fn optimizer(&self) -> Result<OptimConfig> {
+        let a = self;
+        if !(a.lr.is_finite() && a.lr > 0.0) {
+            return Err(Error::invalid(
+                "--lr",
+                format!("{} is not a positive number", a.lr),
+            ));
+        }
+        OptimConfig::from_name(&a.optimizer, a.lr, a.weight_decay, "--optimizer")
+    }
+
+    /// The resolved settings of a fresh training run (saved as the run's config.json).
+    pub fn resolve(&self, data: &ImageSet, seed: u64) -> Result<VaeTraining> {
+        let a = self;
+        let base = match a.arch.as_str() {
+            "pytorch" => VaeConfig::pytorch_mnist(),
+            "iwae" => VaeConfig::iwae_mnist(),
+            o => {
+                return Err(Error::invalid(
+                    "--arch",
+                    format!("`{o}` is not one of pytorch, iwae"),
+                ));
+            }
+        };
+        let binarize = match a.binarize.as_deref() {
+            None => a.arch == "iwae",
+            Some("dynamic") => true,
+            Some("none") => false,
+            Some(o) => {
+                return Err(Error::invalid(
+                    "--binarize",
+                    format!("`{o}` is not one of none, dynamic"),
+                ));
+            }
+        };
+        Schedule::from_name(&a.schedule)?;
+        if let Some(c) = a.clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(Error::invalid(
+                "--clip",
+                format!("{c} is not a positive number"),
+            ));
+        }
+        let vae = VaeConfig {
+            input_dim: data.train.ncols(),
+            hidden: a.hidden.clone().unwrap_or(base.hidden.clone()),
+            latent: a.latent.unwrap_or(base.latent),
+            kl_weight: a.kl_weight,
+            iwae_k: a.iwae_k,
+            ..base
+        };
+        vae.validate()?;
+        Ok(VaeTraining {
+            model: "vae".into(),
+            vae,
+            optimizer: a.optimizer()?,
+            batch: a.batch,
+            binarize,
+            schedule: a.schedule.clone(),
+            lr: a.lr,
+            epochs: a.epochs,
+            seed,
+            data: data.what.clone(),
+            data_dir: a.data.as_ref().map(|p| p.display().to_string()),
+            protocol: VaeTraining::protocol_for(binarize),
+            clip: a.clip,
+        })
+    }
+}
