@@ -1,0 +1,35 @@
+"""ebmrs: energy-based models and variational methods (the ebm Rust toolkit) from Python.
+
+Imported as ``ebmrs`` (PyPI name ``ebmrs``), not ``ebm``: the PyPI project ``ebmkit``
+already imports as ``ebm``, and the two can be installed side by side.
+
+Energies become probabilities through the Gibbs distribution
+``P_beta(y) = exp(-beta E(y)) / Z_beta`` with ``Z_beta = int exp(-beta E(y)) dy``:
+
+- :func:`sample` draws from ``P_beta`` by MCMC (NUTS, HMC, generalized HMC, MALA,
+  ULA, random-walk MH) for a built-in target, a saved MLP energy, or a Python callable
+  ``f(y[batch, dim]) -> (E[batch], dE/dy[batch, dim])``;
+- :func:`summary` gives ArviZ's rank-normalized R-hat, bulk and tail ESS and MCSE;
+- :func:`log_z` computes ``log Z_beta`` and the free energy ``F = -log Z_beta / beta``;
+- :func:`to_inference_data` turns a :func:`sample` result into ``arviz.InferenceData``
+  when ArviZ is installed.
+
+Errors are :class:`EbmError` (a ``ValueError``) with one-line messages naming the
+argument.
+"""
+
+from ._ebmrs import EbmError, log_z, sample, summary
+
+__all__ = ["EbmError", "log_z", "sample", "summary", "to_inference_data"]
+
+
+def to_inference_data(result):
+    """``arviz.InferenceData`` of a :func:`sample` result: the ``posterior`` group
+    (variable ``y`` with dimensions ``chain, draw, y_dim_0``), the run's statistics as
+    attributes. Needs ArviZ (``pip install arviz``)."""
+    import arviz as az
+
+    return az.from_dict(
+        posterior=result["posterior"],
+        attrs={"sampler": result["sampler"], **result["sample_stats"]},
+    )

@@ -1,0 +1,44 @@
+"""Type stubs of the compiled module (see ebmrs/__init__.py for the package docs)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+class EbmError(ValueError):
+    """An error of the ebm library; its one-line message names the argument."""
+
+Energy = (
+    str | Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]
+)
+
+def sample(
+    energy: Energy,
+    kernel: str = "nuts",
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    thin: int = 1,
+    step_size: float = 0.1,
+    leapfrog: int = 10,
+    beta: float = 1.0,
+    init_scale: float = 1.0,
+    target_accept: float = 0.8,
+    seed: int = 0,
+    dim: int | None = None,
+) -> dict[str, Any]:
+    """MCMC draws of ``exp(-beta E(y)) / Z``: ``result["posterior"]["y"]`` is float64
+    ``[chains, draws, dim]``; ``result["sample_stats"]`` holds the acceptance rate,
+    divergences, gradient evaluations and the adapted step size. ``energy`` is a
+    built-in target (``t1``..``t5``, ``banana``, ...), a ``.safetensors`` MLP energy,
+    or a callable ``f(y) -> (E, dE/dy)`` on a block of chains (then ``dim`` is needed)."""
+
+def summary(draws: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
+    """Per coordinate of ``draws[chains, draws, dim]``: mean, sd, mcse_mean, mcse_sd,
+    q05, q50, q95, ess_bulk, ess_tail, r_hat (ArviZ's definitions)."""
+
+def log_z(energy: str, beta: float = 1.0, samples: int = 100_000, seed: int = 0) -> dict[str, Any]:
+    """``log Z_beta`` of a built-in energy (double-well, mixture, banana) by quadrature
+    and by importance sampling, each ``(value, standard error)``, with the closed form
+    where known and the free energy ``-log Z / beta``."""
