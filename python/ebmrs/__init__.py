@@ -11,6 +11,10 @@ Energies become probabilities through the Gibbs distribution
   ``f(y[batch, dim]) -> (E[batch], dE/dy[batch, dim])``;
 - :func:`summary` gives ArviZ's rank-normalized R-hat, bulk and tail ESS and MCSE;
 - :func:`log_z` computes ``log Z_beta`` and the free energy ``F = -log Z_beta / beta``;
+- :func:`train_toy` trains a contrastive EBM on a 2-D toy set (maximum likelihood
+  read as a contrastive method: push data energies down, MCMC negatives up) with the
+  exact test NLL and ``KL(p_data || p_model)`` in nats, in a run folder with resume;
+  :func:`toy_density` and :func:`energy` evaluate a saved energy;
 - :func:`to_inference_data` turns a :func:`sample` result into ``arviz.InferenceData``
   when ArviZ is installed.
 
@@ -18,9 +22,18 @@ Errors are :class:`EbmError` (a ``ValueError``) with one-line messages naming th
 argument.
 """
 
-from ._ebmrs import EbmError, log_z, sample, summary
+from ._ebmrs import EbmError, energy, log_z, sample, summary, toy_density, train_toy
 
-__all__ = ["EbmError", "log_z", "sample", "summary", "to_inference_data"]
+__all__ = [
+    "EbmError",
+    "energy",
+    "log_z",
+    "sample",
+    "summary",
+    "to_inference_data",
+    "toy_density",
+    "train_toy",
+]
 
 
 def to_inference_data(result):

@@ -42,3 +42,28 @@ def log_z(energy: str, beta: float = 1.0, samples: int = 100_000, seed: int = 0)
     """``log Z_beta`` of a built-in energy (double-well, mixture, banana) by quadrature
     and by importance sampling, each ``(value, standard error)``, with the closed form
     where known and the free energy ``-log Z / beta``."""
+
+def train_toy(
+    run: str,
+    resume: bool = False,
+    seed: int = 0,
+    keep: int | None = None,
+    minutes: float | None = None,
+    sample_steps: int = 500,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train a contrastive EBM on a 2-D toy set as ``ebm train toy --run RUN`` does; the
+    keyword options are that command's (its TOML keys: ``dataset``, ``negatives``,
+    ``kernel``, ``updates``, ``eval_every``, ``hidden``, ...). Returns ``final`` (exact
+    test NLL, KL, log Z in nats; ``None`` when Ctrl-C stopped the run), ``curve``,
+    ``interrupted``, ``run`` and ``report``. ``resume=True`` continues the run in ``run``
+    bit for bit."""
+
+def toy_density(
+    checkpoint: str, dataset: str = "8gaussians", grid: int = 200, beta: float = 1.0
+) -> dict[str, Any]:
+    """The exact density ``exp(-beta E) / Z`` of a saved 2-D energy on a grid over a toy
+    set's box: ``x``, ``y``, ``density[grid, grid]`` (row i at y[i]) and ``log_z``."""
+
+def energy(checkpoint: str, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``E(y)`` of a saved MLP energy at the rows of ``points[n, dim]``."""

@@ -267,11 +267,205 @@ fn log_z<'py>(
     Ok(out)
 }
 
+/// A JSON value as the Python value `json.loads` would give.
+fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_bound_py_any(py)?,
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_bound_py_any(py)?,
+            (None, Some(i)) => i.into_bound_py_any(py)?,
+            _ => n.as_f64().unwrap_or(f64::NAN).into_bound_py_any(py)?,
+        },
+        Value::String(s) => s.into_bound_py_any(py)?,
+        Value::Array(a) => a
+            .iter()
+            .map(|x| json_to_py(py, x))
+            .collect::<PyResult<Vec<_>>>()?
+            .into_bound_py_any(py)?,
+        Value::Object(o) => {
+            let d = PyDict::new(py);
+            for (k, x) in o {
+                d.set_item(k, json_to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
+/// `--flag value` arguments from keyword arguments (`hidden=[64, 64]` is
+/// `--hidden 64,64`, `spectral_norm=True` is `--spectral-norm`), so the options are
+/// parsed, defaulted and checked as the command line does.
+fn flags(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {
+    let mut args = Vec::new();
+    let Some(kw) = kwargs else {
+        return Ok(args);
+    };
+    for (k, v) in kw.iter() {
+        let name = format!("--{}", k.extract::<String>()?.replace('_', "-"));
+        if let Ok(b) = v.cast::<pyo3::types::PyBool>() {
+            if b.is_true() {
+                args.push(name);
+            }
+            continue;
+        }
+        if v.is_none() {
+            continue;
+        }
+        let text = if let Ok(items) = v.extract::<Vec<Bound<'_, PyAny>>>()
+            && !v.is_instance_of::<pyo3::types::PyString>()
+        {
+            items
+                .iter()
+                .map(|x| x.str().map(|s| s.to_string()))
+                .collect::<PyResult<Vec<_>>>()?
+                .join(",")
+        } else {
+            v.str()?.to_string()
+        };
+        args.push(name);
+        args.push(text);
+    }
+    Ok(args)
+}
+
+/// Train a contrastive EBM on a 2-D toy set with exact evaluation, as `ebm train toy
+/// --run RUN` does: the same options as keyword arguments (`dataset`, `negatives`,
+/// `kernel`, `updates`, `eval_every`, `hidden`, ...: the TOML keys of `ebm train toy`),
+/// the same run folder (metrics, checkpoints, figures, `report.html`) and resume
+/// (`resume=True` continues the run in `run`; `updates` then extends it). Ctrl-C
+/// (KeyboardInterrupt) finishes the update, saves the state and returns with
+/// `interrupted` set. Returns `final` (exact test NLL, KL, log Z in nats; `None` when
+/// interrupted), `curve` (one dict per evaluation point), `run` and `report`.
+#[pyfunction]
+#[pyo3(signature = (run, resume=false, seed=0, keep=None, minutes=None, sample_steps=500, **options))]
+#[allow(clippy::too_many_arguments)]
+fn train_toy<'py>(
+    py: Python<'py>,
+    run: std::path::PathBuf,
+    resume: bool,
+    seed: u64,
+    keep: Option<usize>,
+    minutes: Option<f64>,
+    sample_steps: usize,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use ebm::train::toy::{ToyOptions, ToyStep, finish_run, open_run};
+    use ebm::train::{FitConfig, Interrupt, Outcome, fit, options_from_args};
+    let opts: ToyOptions = options_from_args("train_toy", &flags(options)?).map_err(err)?;
+    ebm::progress::set_quiet(true);
+    let result = py.detach(|| -> ebm::Result<_> {
+        let (dir, t, saved) = open_run(&run, resume, &opts, seed)?;
+        let mut step = ToyStep {
+            keep: keep.or(saved).unwrap_or(3),
+            run: t,
+        };
+        let cfg = FitConfig {
+            rounds: step.rounds(),
+            minutes,
+            keep: step.keep,
+            command: "ebmrs.train_toy(\"{run}\", resume=True)".into(),
+            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
+                Python::attach(|py| py.check_signals().is_err())
+            })),
+            ..FitConfig::default()
+        };
+        let at = step.position();
+        if fit(&mut step, Some(&dir), at, &cfg)? == Outcome::Interrupted {
+            let curve = serde_json::to_value(step.run.curve()).expect("curve serializes");
+            return Ok((None, curve));
+        }
+        let r = finish_run(step, &run, sample_steps)?;
+        let report = ebm::report::write_report(&run)?;
+        let curve = serde_json::to_value(&r.curve).expect("curve serializes");
+        let f = &r.final_eval;
+        let fin = serde_json::json!({
+            "test_nll": f.test_nll, "kl": f.kl, "data_entropy": f.data_entropy,
+            "log_z": f.log_z, "mass_outside": f.mass_outside,
+            "box_holds_mass": f.box_holds_mass, "seconds": r.seconds,
+        });
+        Ok((Some((fin, report)), curve))
+    });
+    let (end, curve) = result.map_err(err)?;
+    let out = PyDict::new(py);
+    out.set_item("interrupted", end.is_none())?;
+    out.set_item("run", run.display().to_string())?;
+    out.set_item("curve", json_to_py(py, &curve)?)?;
+    match end {
+        Some((fin, report)) => {
+            out.set_item("final", json_to_py(py, &fin)?)?;
+            out.set_item("report", report.display().to_string())?;
+        }
+        None => {
+            out.set_item("final", py.None())?;
+            out.set_item("report", py.None())?;
+        }
+    }
+    Ok(out)
+}
+
+/// The exact density `p(y) = exp(-beta E(y)) / Z` of a saved 2-D energy on a `grid` x
+/// `grid` grid over a toy set's box, `Z` by quadrature on that grid: `x`, `y` (cell
+/// midpoints), `density` (`[grid, grid]`, row `i` at `y[i]`: what `imshow(...,
+/// origin="lower")` draws) and `log_z`.
+#[pyfunction]
+#[pyo3(signature = (checkpoint, dataset="8gaussians", grid=200, beta=1.0))]
+fn toy_density<'py>(
+    py: Python<'py>,
+    checkpoint: std::path::PathBuf,
+    dataset: &str,
+    grid: usize,
+    beta: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let data = ebm::toy::ToyData::from_name(dataset).map_err(err)?;
+    let e = NeuralEnergy::load(&checkpoint).map_err(err)?;
+    let b = data.support_box();
+    let (dens, log_z) = py
+        .detach(|| ebm::exact2d::density_grid(&e, beta, b, grid))
+        .map_err(err)?;
+    let mids = |i: usize| -> Vec<f64> {
+        let h = (b.1[i] - b.0[i]) / grid as f64;
+        (0..grid).map(|k| b.0[i] + (k as f64 + 0.5) * h).collect()
+    };
+    let out = PyDict::new(py);
+    out.set_item("x", mids(0).into_pyarray(py))?;
+    out.set_item("y", mids(1).into_pyarray(py))?;
+    out.set_item("density", dens.into_pyarray(py))?;
+    out.set_item("log_z", log_z)?;
+    Ok(out)
+}
+
+/// `E(y)` of a saved MLP energy at the rows of `points[n, dim]`.
+#[pyfunction]
+fn energy<'py>(
+    py: Python<'py>,
+    checkpoint: std::path::PathBuf,
+    points: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+    let e = NeuralEnergy::load(&checkpoint).map_err(err)?;
+    let p = points.as_array();
+    if p.ncols() != e.dim() {
+        return Err(EbmError::new_err(format!(
+            "points: {} columns for an energy of dimension {}",
+            p.ncols(),
+            e.dim()
+        )));
+    }
+    let mut out = vec![0.0; p.nrows()];
+    e.energy(p, &mut out);
+    Ok(out.into_pyarray(py))
+}
+
 #[pymodule]
 fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample, m)?)?;
     m.add_function(wrap_pyfunction!(summary, m)?)?;
     m.add_function(wrap_pyfunction!(log_z, m)?)?;
+    m.add_function(wrap_pyfunction!(train_toy, m)?)?;
+    m.add_function(wrap_pyfunction!(toy_density, m)?)?;
+    m.add_function(wrap_pyfunction!(energy, m)?)?;
     m.add("EbmError", m.py().get_type::<EbmError>())?;
     Ok(())
 }

@@ -90,3 +90,98 @@ def test_an_exception_in_the_energy_is_raised_again():
 def test_a_wrong_shape_from_the_energy_is_an_error():
     with pytest.raises(ebmrs.EbmError, match="shape"):
         ebmrs.sample(lambda y: (y.sum(axis=1)[:1], y), kernel="mala", dim=2, warmup=5, draws=5)
+
+
+# --- the toy EBM from Python -------------------------------------------------------
+
+SMALL = dict(dataset="8gaussians", hidden=[32, 32], batch=64, eval_every=100, grid=96)
+
+
+def _metrics(run):
+    import csv
+
+    with open(f"{run}/metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_toy_writes_the_run_the_cli_writes_and_its_numbers(tmp_path):
+    run = tmp_path / "toy"
+    r = ebmrs.train_toy(str(run), seed=0, updates=300, sample_steps=20, **SMALL)
+    assert not r["interrupted"]
+    final, curve = r["final"], r["curve"]
+    assert [p["step"] for p in curve] == [100, 200, 300]
+    # The returned numbers are the run folder's.
+    rows = _metrics(run)
+    assert [float(r["test_nll"]) for r in rows] == [p["test_nll"] for p in curve]
+    assert 0.0 <= curve[-1]["kl"] < curve[0]["kl"], curve
+    assert 0.0 <= final["kl"] < curve[0]["kl"], (final, curve[0])
+    for name in ["energy.safetensors", "trainer.safetensors", "config.json", "report.html"]:
+        assert (run / name).exists(), name
+    # The exact density of the saved energy: it integrates to one, its log Z is the
+    # final evaluation's (same box, its grid of 256), and each cell is exp(-E - log Z)
+    # at its midpoint; on the curve's grid of 96, the last evaluation point's.
+    d96 = ebmrs.toy_density(str(run / "energy.safetensors"), "8gaussians", grid=96)
+    assert abs(d96["log_z"] - curve[-1]["log_z"]) < 1e-9
+    d = ebmrs.toy_density(str(run / "energy.safetensors"), "8gaussians", grid=256)
+    hx, hy = d["x"][1] - d["x"][0], d["y"][1] - d["y"][0]
+    assert abs(d["density"].sum() * hx * hy - 1.0) < 1e-9
+    assert abs(d["log_z"] - final["log_z"]) < 1e-9
+    i, j = 40, 57
+    e = ebmrs.energy(str(run / "energy.safetensors"), np.array([[d["x"][j], d["y"][i]]]))
+    assert abs(math.exp(-e[0] - d["log_z"]) / d["density"][i, j] - 1.0) < 1e-9
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    # Without learning-rate decays (at fractions of the total) a run extended from 200 to
+    # 300 updates is the run of 300.
+    flat = dict(SMALL, lr_decay_at=[])
+    whole = ebmrs.train_toy(str(tmp_path / "a"), updates=300, sample_steps=20, **flat)
+    part = ebmrs.train_toy(str(tmp_path / "b"), updates=200, sample_steps=20, **flat)
+    assert [p["step"] for p in part["curve"]] == [100, 200]
+    rest = ebmrs.train_toy(str(tmp_path / "b"), resume=True, updates=300, sample_steps=20)
+    assert rest["final"]["test_nll"] == whole["final"]["test_nll"]
+    assert rest["curve"] == [
+        {**p, "seconds": q["seconds"]} for p, q in zip(whole["curve"], rest["curve"])
+    ]
+
+
+def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
+    import os
+    import signal
+
+    run = str(tmp_path / "c")
+    # A KeyboardInterrupt half a second in, as Ctrl-C raises it: SIGALRM from the kernel
+    # (no Python thread needed to send it) with Python's own Ctrl-C handler.
+    # Python's Ctrl-C handler on SIGINT too (a shell's background job inherits SIGINT
+    # ignored), to see below that the binding replaced neither.
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    old = signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        r = ebmrs.train_toy(run, updates=3000, sample_steps=20, **SMALL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert r["interrupted"] and r["final"] is None
+    stopped_at = len(r["curve"])
+    # Python still has its own Ctrl-C: the binding installed no handler.
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(10**7):
+                pass
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+    assert stopped_at < 30
+    rest = ebmrs.train_toy(run, resume=True, sample_steps=20)
+    assert not rest["interrupted"]
+    assert [p["step"] for p in rest["curve"]] == list(range(100, 3001, 100))
+
+
+def test_toy_options_are_checked_as_the_command_line_checks_them(tmp_path):
+    with pytest.raises(ebmrs.EbmError, match="--updates"):
+        ebmrs.train_toy(str(tmp_path / "x"), updates=-1)
+    with pytest.raises(ebmrs.EbmError, match="no-such-option"):
+        ebmrs.train_toy(str(tmp_path / "x"), no_such_option=1)
+    with pytest.raises(ebmrs.EbmError, match="unknown set `nope`"):
+        ebmrs.train_toy(str(tmp_path / "x"), dataset="nope")

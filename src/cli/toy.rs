@@ -8,8 +8,8 @@
 use clap::Args;
 use ebm::energy::{Energy, NeuralEnergy};
 use ebm::toy::ToyData;
-use ebm::train::toy::{ToyOptions, ToyStep};
-use ebm::train::{FitConfig, Outcome, RunDir, fit};
+use ebm::train::toy::{ToyOptions, ToyStep, finish_run, open_run};
+use ebm::train::{FitConfig, Outcome, fit};
 use ebm::{Error, Result};
 use std::path::PathBuf;
 
@@ -98,32 +98,20 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
             ToyData::from_name(&a.options.dataset)?.name()
         )),
     };
-    let run = if f.resume.is_some() {
-        RunDir::resume(&dir)?
-    } else {
-        RunDir::open(&dir)?
-    };
-    let (t, saved) = match &f.resume {
-        Some(d) => {
-            let (t, keep) = ToyStep::resume(d, a.options.updates)?;
-            let (done, all) = (t.done(), t.run_config().updates);
-            eprintln!(
-                "resuming {} at update {done} of {all} (seed {})",
-                d.display(),
-                t.seed()
-            );
-            (t, keep)
-        }
-        None => (a.options.start(&dir, seed)?, None),
-    };
+    let (run, t, saved) = open_run(&dir, f.resume.is_some(), &a.options, seed)?;
+    if f.resume.is_some() {
+        let (done, all) = (t.done(), t.run_config().updates);
+        eprintln!(
+            "resuming {} at update {done} of {all} (seed {})",
+            dir.display(),
+            t.seed()
+        );
+    }
     let mut step = ToyStep {
         run: t,
         keep: f.keep_or(saved),
     };
     let start_at = step.position();
-    if f.resume.is_none() {
-        run.start_metrics(&ebm::train::toy::METRICS_HEADER)?;
-    }
     let cfg = FitConfig {
         stop_after_updates: a.stop_after_updates,
         ..f.fit_config(step.rounds(), step.keep, "ebm train toy")
@@ -131,11 +119,8 @@ pub fn train_toy(a: &TrainToyArgs, seed: u64) -> Result<()> {
     if fit(&mut step, Some(&run), start_at, &cfg)? == Outcome::Interrupted {
         return Ok(());
     }
-    let (t, out) = (step.run, dir);
-    let data = t.data();
-    let mut r = t.finish()?;
-    r.trainer.model().save(&out.join("energy.safetensors"))?;
-    ebm::figures::toy_run_figures(&out, &data, &mut r, a.sample_steps)?;
+    let (data, out) = (step.run.data(), dir);
+    let r = finish_run(step, &out, a.sample_steps)?;
     let f = &r.final_eval;
     println!(
         "{}: exact test NLL {:.4} nats (data entropy {}), KL(p_data || p_model) {} nats, log Z {:.4}, {:.1} s; run folder {}",

@@ -206,8 +206,52 @@ pub struct FitConfig {
     pub stop_after_updates: Option<usize>,
     /// Also save the model here after every round (no run folder needed).
     pub save: Option<PathBuf>,
-    /// The command a user resumes with (`ebm train vae`), for the interruption message.
+    /// The command a user resumes with (`ebm train vae`, then `--resume DIR`; or a text
+    /// with `{run}` where the run folder goes), for the interruption message.
     pub command: String,
+    /// Where a request to stop comes from.
+    pub interrupt: Interrupt,
+}
+
+/// Where [`fit`] hears a request to stop (it then finishes the update, checkpoints and
+/// returns [`Outcome::Interrupted`]).
+#[derive(Clone, Default)]
+pub enum Interrupt {
+    /// Ctrl-C (SIGINT), through the process-wide handler [`interrupt_flag`] installs:
+    /// the command line.
+    #[default]
+    CtrlC,
+    /// The caller's own check, asked after every update; no signal handler is installed
+    /// (the Python package asks the interpreter whether a KeyboardInterrupt is pending,
+    /// so Python keeps its own Ctrl-C).
+    Check(Arc<dyn Fn() -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interrupt::CtrlC => "CtrlC",
+            Interrupt::Check(_) => "Check",
+        })
+    }
+}
+
+/// Options of type `T` (a struct deriving `clap::Args`, such as
+/// [`toy::ToyOptions`]) from `--flag value` arguments, as the command line parses them:
+/// the same defaults, ranges and messages; an error is one line naming the flag.
+pub fn options_from_args<T: clap::Args + clap::FromArgMatches>(
+    command: &str,
+    args: &[String],
+) -> Result<T> {
+    let cmd = T::augment_args(clap::Command::new("options").no_binary_name(true))
+        .allow_negative_numbers(true);
+    let one_line = |e: clap::Error| {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("bad options").trim();
+        Error::invalid(command, first.trim_start_matches("error: ").to_string())
+    };
+    let m = cmd.try_get_matches_from(args).map_err(one_line)?;
+    T::from_arg_matches(&m).map_err(one_line)
 }
 
 /// How a run ended.
@@ -261,9 +305,27 @@ pub fn fit(
         r.resume_metrics(start.rows)?;
     }
     let clock = Instant::now();
-    let stop = interrupt_flag();
-    // A Ctrl-C that stopped an earlier fit in this process does not stop this one.
-    stop.store(false, Ordering::SeqCst);
+    let stop = match &cfg.interrupt {
+        Interrupt::CtrlC => {
+            let f = interrupt_flag();
+            // A Ctrl-C that stopped an earlier fit in this process does not stop this one.
+            f.store(false, Ordering::SeqCst);
+            Some(f)
+        }
+        Interrupt::Check(_) => None,
+    };
+    // Once heard, a request stays heard (a caller's check may answer yes only once).
+    let heard = std::cell::Cell::new(false);
+    let asked = || {
+        let now = heard.get()
+            || match (&stop, &cfg.interrupt) {
+                (Some(f), _) => f.load(Ordering::SeqCst),
+                (None, Interrupt::Check(check)) => check(),
+                (None, Interrupt::CtrlC) => false,
+            };
+        heard.set(now);
+        now
+    };
     let mut rows = start.rows;
     let mut total: usize =
         (1..=start.round).map(|r| step.updates_in(r)).sum::<usize>() + start.update;
@@ -287,7 +349,7 @@ pub fn fit(
             bar.inc(1, msg);
             total += 1;
             let done = i + 1;
-            let interrupted = stop.load(Ordering::SeqCst) || cfg.stop_after_updates == Some(total);
+            let interrupted = asked() || cfg.stop_after_updates == Some(total);
             let periodic = cfg.checkpoint_every.is_some_and(|c| c > 0 && done % c == 0);
             if done < n && (interrupted || periodic) && step.saves_mid_round() {
                 let at = Position {
@@ -336,7 +398,7 @@ pub fn fit(
             }
             r.keep_checkpoint(&step.checkpoint_name(round), step.model(), &mc, cfg.keep)?;
         }
-        if round < cfg.rounds && (stop.load(Ordering::SeqCst) || stop_at(cfg, total)) {
+        if round < cfg.rounds && (asked() || stop_at(cfg, total)) {
             interrupted_message(step, run, cfg, round, None);
             return Ok(Outcome::Interrupted);
         }
@@ -398,11 +460,17 @@ fn interrupted_message(
 ) {
     let at = step.describe_stop(round, inside);
     match run {
-        Some(r) => println!(
-            "interrupted {at}: checkpoint written; continue with `{} --resume {}`",
-            cfg.command,
-            r.path().display()
-        ),
+        // `command` says where the folder goes with `{run}` (the Python package's call),
+        // else it takes `--resume DIR` (the command line's).
+        Some(r) => {
+            let path = r.path().display().to_string();
+            let resume = if cfg.command.contains("{run}") {
+                cfg.command.replace("{run}", &path)
+            } else {
+                format!("{} --resume {path}", cfg.command)
+            };
+            println!("interrupted {at}: checkpoint written; continue with `{resume}`")
+        }
         None => println!("interrupted {at} (no run folder: nothing saved)"),
     }
 }

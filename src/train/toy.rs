@@ -13,7 +13,7 @@ use crate::energy::MlpSpec;
 use crate::nn::optim::OptimConfig;
 use crate::nn::{ActivationKind, Parameters};
 use crate::toy::ToyData;
-use crate::toy_ebm::{EvalPoint, ToyRunConfig, ToyTraining};
+use crate::toy_ebm::{EvalPoint, ToyRun, ToyRunConfig, ToyTraining};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -246,9 +246,10 @@ pub struct ToyOptions {
     /// Adam learning rate [default: 1e-3; 3e-3 with --negatives grid]; > 0, finite.
     #[arg(long)]
     pub lr: Option<f32>,
-    /// Halve the learning rate at these fractions of the run (none: ""); each in [0, 1].
-    #[arg(long, value_delimiter = ',', default_value = "0.5,0.75")]
-    pub lr_decay_at: Vec<f64>,
+    /// Halve the learning rate at these fractions of the run, comma-separated (none:
+    /// ""); each in [0, 1].
+    #[arg(long, default_value = "0.5,0.75")]
+    pub lr_decay_at: Fractions,
     /// Data points and negatives per update; >= 1.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
@@ -269,6 +270,28 @@ pub struct ToyOptions {
     /// Cells per axis of the quadrature grid of the exact evaluation; >= 8.
     #[arg(long, default_value_t = 256)]
     pub grid: usize,
+}
+
+/// Fractions of a run, written comma-separated; the empty string is none (a list flag
+/// split on commas cannot say "none" otherwise).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fractions(pub Vec<f64>);
+
+impl std::str::FromStr for Fractions {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.trim().is_empty() {
+            return Ok(Fractions(Vec::new()));
+        }
+        s.split(',')
+            .map(|f| {
+                f.trim()
+                    .parse::<f64>()
+                    .map_err(|e| format!("`{}` is not a number: {e}", f.trim()))
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map(Fractions)
+    }
 }
 
 impl Default for ToyOptions {
@@ -346,12 +369,12 @@ impl ToyOptions {
         let a = self;
         let data = ToyData::from_name(&a.dataset)?;
         let (spec, cfg) = a.settings(&data)?;
-        if a.lr_decay_at.iter().any(|f| !(0.0..=1.0).contains(f)) {
+        if a.lr_decay_at.0.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return Err(Error::invalid(
                 "--lr-decay-at",
                 format!(
                     "{:?}: fractions of the run must be in [0, 1]",
-                    a.lr_decay_at
+                    a.lr_decay_at.0
                 ),
             ));
         }
@@ -360,7 +383,7 @@ impl ToyOptions {
             eval_every: a.eval_every,
             train_size: a.train_size,
             grid: a.grid,
-            lr_decay_at: a.lr_decay_at.clone(),
+            lr_decay_at: a.lr_decay_at.0.clone(),
             checkpoint: Some(out.join("energy.safetensors")),
             ..ToyRunConfig::default()
         };
@@ -408,4 +431,42 @@ impl ToyStep {
         write_config(dir, &t)?;
         Ok((t, keep))
     }
+}
+
+/// The run folder `dir` and the run in it: a fresh run from `options` (seeded with
+/// `seed`), or with `resume` the run saved there, extended to `options.updates` in all
+/// when given; with the `keep` the run was saved with (resumes only).
+pub fn open_run(
+    dir: &Path,
+    resume: bool,
+    options: &ToyOptions,
+    seed: u64,
+) -> Result<(RunDir, ToyTraining, Option<usize>)> {
+    if resume {
+        let run = RunDir::resume(dir)?;
+        let (t, keep) = ToyStep::resume(dir, options.updates)?;
+        Ok((run, t, keep))
+    } else {
+        let run = RunDir::open(dir)?;
+        let t = options.start(dir, seed)?;
+        run.start_metrics(&METRICS_HEADER)?;
+        Ok((run, t, None))
+    }
+}
+
+/// The end of a finished run in `dir`: the final model as `energy.safetensors` and the
+/// run folder's figures (`sample_steps` transitions of the negatives' kernel for
+/// samples.png).
+pub fn finish_run(step: ToyStep, dir: &Path, sample_steps: usize) -> Result<ToyRun> {
+    if !(1..=100_000).contains(&sample_steps) {
+        return Err(Error::invalid(
+            "--sample-steps",
+            format!("{sample_steps} (must be in 1..=100000)"),
+        ));
+    }
+    let data = step.run.data();
+    let mut r = step.run.finish()?;
+    r.trainer.model().save(&dir.join("energy.safetensors"))?;
+    crate::figures::toy_run_figures(dir, &data, &mut r, sample_steps)?;
+    Ok(r)
 }

@@ -13,7 +13,8 @@ use ebm::contrastive::{Learnable, contrastive_grad};
 use ebm::energy::Energy;
 use ebm::nn::{Param, Parameters, checkpoint};
 use ebm::train::{
-    FitConfig, MetricsRow, Outcome, Position, RoundReport, RunDir, Schedule, Step, fit, stream,
+    FitConfig, Interrupt, MetricsRow, Outcome, Position, RoundReport, RunDir, Schedule, Step, fit,
+    stream,
 };
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand::Rng;
@@ -769,4 +770,36 @@ fn streams_are_distinct_and_reproducible() {
             }
         }
     }
+}
+
+/// A caller's stop check (the Python package's Ctrl-C) stops the loop where Ctrl-C
+/// would. It is asked after every update and at every round's end (10 updates per
+/// round here), so a check that answers yes once, at its 27th call, is heard after
+/// update 25 (two round ends before it) and leaves the state `stop_after_updates = 25`
+/// leaves (seen failing with the check ignored: the run finished).
+#[test]
+fn a_callers_stop_check_interrupts_where_stop_after_updates_does() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let y = data();
+    assert_eq!(y.nrows().div_ceil(Settings::new(6).batch), 10);
+    let t = TempDir::new("check");
+    let (a, b) = (t.join("a"), t.join("b"));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let cfg = FitConfig {
+        interrupt: Interrupt::Check(Arc::new(move || c.fetch_add(1, Ordering::SeqCst) + 1 == 27)),
+        ..fit_cfg(6, 2, None)
+    };
+    assert_eq!(
+        fresh_run(&a, Settings::new(6), &y, &cfg),
+        Outcome::Interrupted
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 27);
+    let out = fresh_run(&b, Settings::new(6), &y, &fit_cfg(6, 2, Some(25)));
+    assert_eq!(out, Outcome::Interrupted);
+    let (sa, sb) = (saved(&a), saved(&b));
+    assert_eq!(sa.at, sb.at);
+    assert_eq!((sa.mu, sa.log_s), (sb.mu, sb.log_s));
+    assert_eq!(metrics_rows(&a), metrics_rows(&b));
 }
