@@ -165,12 +165,7 @@ pub struct ClassifierOptions {
 impl Default for ClassifierOptions {
     /// The command line's defaults: parsed from no flags, so the two cannot differ.
     fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            options: ClassifierOptions,
-        }
-        <Flags as clap::Parser>::parse_from(["classifier"]).options
+        super::options_from_args("classifier", &[]).expect("the flags' defaults parse")
     }
 }
 

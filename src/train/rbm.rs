@@ -900,12 +900,7 @@ pub struct RbmOptions {
 impl Default for RbmOptions {
     /// The command line's defaults: parsed from no flags, so the two cannot differ.
     fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            options: RbmOptions,
-        }
-        <Flags as clap::Parser>::parse_from(["rbm"]).options
+        super::options_from_args("rbm", &[]).expect("the flags' defaults parse")
     }
 }
 

@@ -297,12 +297,7 @@ impl std::str::FromStr for Fractions {
 impl Default for ToyOptions {
     /// The command line's defaults: parsed from no flags, so the two cannot differ.
     fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            options: ToyOptions,
-        }
-        <Flags as clap::Parser>::parse_from(["toy"]).options
+        super::options_from_args("toy", &[]).expect("the flags' defaults parse")
     }
 }
 

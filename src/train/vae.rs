@@ -449,12 +449,7 @@ pub struct VaeOptions {
 impl Default for VaeOptions {
     /// The command line's defaults: parsed from no flags, so the two cannot differ.
     fn default() -> Self {
-        #[derive(clap::Parser)]
-        struct Flags {
-            #[command(flatten)]
-            options: VaeOptions,
-        }
-        <Flags as clap::Parser>::parse_from(["vae"]).options
+        super::options_from_args("vae", &[]).expect("the flags' defaults parse")
     }
 }
 
