@@ -551,6 +551,76 @@ pub struct SamplerStats {
     pub grad_evals: u64,
 }
 
+/// Per-draw sampler statistics, each `[chains, draws]`, under the names of ArviZ's
+/// `sample_stats` group (what `arviz.from_dict(sample_stats=...)` reads; its BFMI reads
+/// `energy`). A draw kept after `thin` transitions stands for all of them: acceptance
+/// averaged, divergence if any diverged, leapfrog steps summed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DrawStats {
+    /// `log p(y) + log Z = -beta E(y)` at the draw.
+    pub lp: Array2<f64>,
+    /// The Metropolis-Hastings acceptance probability `min(1, alpha)` of the
+    /// transition (NUTS: the mean over its tree; ULA: 1).
+    pub acceptance_rate: Array2<f64>,
+    /// Whether the transition diverged (a non-finite or exploding energy).
+    pub diverging: Array2<bool>,
+    /// The step size the transition used (before any per-chain jitter).
+    pub step_size: Array2<f64>,
+    /// Leapfrog steps (gradient evaluations) of the transition; 1 for MALA/ULA, 0 for MH.
+    pub n_steps: Array2<u64>,
+    /// NUTS only: the depth of the tree.
+    pub tree_depth: Option<Array2<u64>>,
+    /// NUTS only: the Hamiltonian `beta E(y) + p^T M^-1 p / 2` at the draw.
+    pub energy: Option<Array2<f64>>,
+    /// NUTS only: the change of the Hamiltonian along the trajectory to the draw.
+    pub energy_error: Option<Array2<f64>>,
+}
+
+impl DrawStats {
+    /// Zeros for `chains x draws`, with NUTS's three extra statistics when `nuts`.
+    pub fn zeros(chains: usize, draws: usize, nuts: bool) -> DrawStats {
+        let z = || Array2::zeros((chains, draws));
+        DrawStats {
+            lp: z(),
+            acceptance_rate: z(),
+            diverging: Array2::from_elem((chains, draws), false),
+            step_size: z(),
+            n_steps: Array2::zeros((chains, draws)),
+            tree_depth: nuts.then(|| Array2::zeros((chains, draws))),
+            energy: nuts.then(z),
+            energy_error: nuts.then(z),
+        }
+    }
+
+    /// Divergent draws over all chains.
+    pub fn divergences(&self) -> usize {
+        self.diverging.iter().filter(|&&d| d).count()
+    }
+
+    /// Bayesian fraction of missing information per chain (NUTS only):
+    /// `mean_n (H_n - H_{n-1})^2 / var_n H_n` (both with divisor `N - 1`), as ArviZ's
+    /// `bfmi`; below 0.3 the momentum resampling explores the energy levels poorly.
+    pub fn bfmi(&self) -> Option<Vec<f64>> {
+        let h = self.energy.as_ref()?;
+        Some(
+            h.rows()
+                .into_iter()
+                .map(|r| {
+                    let n = r.len() as f64;
+                    let mean = r.sum() / n;
+                    let jumps: f64 = r
+                        .windows(2)
+                        .into_iter()
+                        .map(|w| (w[1] - w[0]).powi(2))
+                        .sum();
+                    let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                    jumps / (n - 1.0) / var
+                })
+                .collect(),
+        )
+    }
+}
+
 /// A printable table of summaries, aligned like ArviZ's `az.summary`: means, sds, mcse
 /// and quantiles with 3 decimals, ESS rounded to integers, R-hat with 2 decimals; an
 /// optional footer line of [`SamplerStats`].

@@ -190,12 +190,16 @@ pub struct NutsTrace {
     /// Gradient evaluations (`energy_grad` calls) over all chains: the initial-point
     /// check(s), warm-up and draws.
     pub grad_evals: u64,
-    /// The adapted step size of each chain at the end.
+    /// The step size of each chain's last draw: the adapted one, jittered by nuts-rs
+    /// by a factor drawn from `[0.9, 1.1]` at every draw.
     pub step_size: Vec<f64>,
     /// Mean tree depth after warm-up, over all chains.
     pub mean_tree_depth: f64,
     /// Mean of nuts-rs's `mean_tree_accept` after warm-up, over all chains.
     pub acceptance: f64,
+    /// Per draw: `-beta E`, acceptance, divergence, step size, leapfrog steps, tree
+    /// depth, the Hamiltonian and its error.
+    pub stats: crate::diagnostics::DrawStats,
 }
 
 /// A non-finite energy or gradient: recoverable, so nuts-rs records a divergence.
@@ -305,6 +309,8 @@ struct ChainSummary {
     step_size: f64,
     depth_sum: u64,
     accept_sum: f64,
+    /// This chain's row of the per-draw statistics (`[1, draws]` each).
+    stats: crate::diagnostics::DrawStats,
 }
 
 /// Draws from `exp(-beta E)` with NUTS (nuts-rs), `cfg.chains` chains in parallel.
@@ -328,6 +334,7 @@ pub fn sample_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<NutsTrace> {
     };
     let summaries = summaries.into_iter().collect::<Result<Vec<_>>>()?;
     let kept = (cfg.chains as u64 * cfg.draws) as f64;
+    let stats = stack_stats(summaries.iter().map(|s| &s.stats));
     Ok(NutsTrace {
         draws,
         diverging: summaries.iter().map(|s| s.diverging).collect(),
@@ -335,7 +342,37 @@ pub fn sample_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<NutsTrace> {
         step_size: summaries.iter().map(|s| s.step_size).collect(),
         mean_tree_depth: summaries.iter().map(|s| s.depth_sum).sum::<u64>() as f64 / kept,
         acceptance: summaries.iter().map(|s| s.accept_sum).sum::<f64>() / kept,
+        stats,
     })
+}
+
+/// The chains' `[1, draws]` statistics stacked into `[chains, draws]`.
+fn stack_stats<'a>(
+    rows: impl Iterator<Item = &'a crate::diagnostics::DrawStats> + Clone,
+) -> crate::diagnostics::DrawStats {
+    fn stack<T: Clone>(parts: Vec<ndarray::ArrayView2<'_, T>>) -> ndarray::Array2<T> {
+        ndarray::concatenate(Axis(0), &parts).expect("rows of equal length")
+    }
+    let opt = |f: fn(&crate::diagnostics::DrawStats) -> Option<&ndarray::Array2<f64>>| {
+        rows.clone()
+            .map(|r| f(r).map(|a| a.view()))
+            .collect::<Option<Vec<_>>>()
+            .map(stack)
+    };
+    crate::diagnostics::DrawStats {
+        lp: stack(rows.clone().map(|r| r.lp.view()).collect()),
+        acceptance_rate: stack(rows.clone().map(|r| r.acceptance_rate.view()).collect()),
+        diverging: stack(rows.clone().map(|r| r.diverging.view()).collect()),
+        step_size: stack(rows.clone().map(|r| r.step_size.view()).collect()),
+        n_steps: stack(rows.clone().map(|r| r.n_steps.view()).collect()),
+        tree_depth: rows
+            .clone()
+            .map(|r| r.tree_depth.as_ref().map(|a| a.view()))
+            .collect::<Option<Vec<_>>>()
+            .map(stack),
+        energy: opt(|r| r.energy.as_ref()),
+        energy_error: opt(|r| r.energy_error.as_ref()),
+    }
 }
 
 /// The initial point of a chain: the given one, or a uniform jitter redrawn until the
@@ -429,8 +466,14 @@ fn run_chain(
         step_size: f64::NAN,
         depth_sum: 0,
         accept_sum: 0.0,
+        stats: crate::diagnostics::DrawStats::zeros(1, cfg.draws as usize, true),
     };
-    for mut row in out.index_axis_mut(Axis(0), 0).rows_mut() {
+    for (n, mut row) in out
+        .index_axis_mut(Axis(0), 0)
+        .rows_mut()
+        .into_iter()
+        .enumerate()
+    {
         // The stats' fields are read directly: nuts-rs's generic `Storable::get_all`
         // would allocate names and values for every stat on every draw (measured 16% of
         // a T1 run).
@@ -443,6 +486,22 @@ fn run_chain(
         s.step_size = progress.step_size;
         s.depth_sum += stats.depth;
         s.accept_sum += stats.adapt.step_size.mean_tree_accept;
+        let d = &mut s.stats;
+        d.lp[[0, n]] = stats.point.logp;
+        d.acceptance_rate[[0, n]] = stats.adapt.step_size.mean_tree_accept;
+        d.diverging[[0, n]] = progress.diverging;
+        d.step_size[[0, n]] = progress.step_size;
+        d.n_steps[[0, n]] = progress.num_steps;
+        let set = |a: &mut Option<ndarray::Array2<f64>>, v: f64| {
+            if let Some(a) = a {
+                a[[0, n]] = v;
+            }
+        };
+        set(&mut d.energy, stats.point.energy);
+        set(&mut d.energy_error, stats.point.energy_error);
+        if let Some(t) = &mut d.tree_depth {
+            t[[0, n]] = stats.depth;
+        }
     }
     s.grad_evals = evals.get();
     Ok(s)

@@ -38,11 +38,16 @@ __all__ = [
 
 def to_inference_data(result):
     """``arviz.InferenceData`` of a :func:`sample` result: the ``posterior`` group
-    (variable ``y`` with dimensions ``chain, draw, y_dim_0``), the run's statistics as
-    attributes. Needs ArviZ (``pip install arviz``)."""
+    (variable ``y`` with dimensions ``chain, draw, y_dim_0``), the ``sample_stats``
+    group (per-draw ``lp``, ``acceptance_rate``, ``diverging``, ``step_size``,
+    ``n_steps``, and NUTS's ``tree_depth``, ``energy``, ``energy_error``: what
+    ``arviz.summary``, ``arviz.bfmi`` and ``arviz.plot_trace(divergences=...)`` read), the
+    run's totals as attributes. Needs ArviZ (``pip install arviz``); without it the result
+    itself is the same groups as plain dicts of NumPy arrays."""
     import arviz as az
 
     return az.from_dict(
         posterior=result["posterior"],
-        attrs={"sampler": result["sampler"], **result["sample_stats"]},
+        sample_stats=result["sample_stats"],
+        attrs=result["attrs"],
     )

@@ -28,11 +28,16 @@ def sample(
     seed: int = 0,
     dim: int | None = None,
 ) -> dict[str, Any]:
-    """MCMC draws of ``exp(-beta E(y)) / Z``: ``result["posterior"]["y"]`` is float64
-    ``[chains, draws, dim]``; ``result["sample_stats"]`` holds the acceptance rate,
-    divergences, gradient evaluations and the adapted step size. ``energy`` is a
-    built-in target (``t1``..``t5``, ``banana``, ...), a ``.safetensors`` MLP energy,
-    or a callable ``f(y) -> (E, dE/dy)`` on a block of chains (then ``dim`` is needed)."""
+    """MCMC draws of ``exp(-beta E(y)) / Z`` in ArviZ's layout:
+    ``result["posterior"]["y"]`` is float64 ``[chains, draws, dim]``;
+    ``result["sample_stats"]`` holds per-draw ``[chains, draws]`` arrays ``lp``
+    (``-beta E``), ``acceptance_rate``, ``diverging``, ``step_size``, ``n_steps`` (NUTS
+    adds ``tree_depth``, ``energy``, ``energy_error``); ``result["attrs"]`` the sampler's
+    name, the run's mean acceptance, divergences, gradient evaluations, adapted step size
+    and seconds. ``energy`` is a built-in target (``t1``..``t5``, ``banana``, ...), a
+    ``.safetensors`` MLP energy, or a callable ``f(y) -> (E, dE/dy)`` called once per
+    gradient step with all the chains' positions ``y[chains, dim]`` (then ``dim`` is
+    needed; NUTS calls it per chain, one row at a time)."""
 
 def summary(draws: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
     """Per coordinate of ``draws[chains, draws, dim]``: mean, sd, mcse_mean, mcse_sd,

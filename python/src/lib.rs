@@ -128,10 +128,12 @@ fn named_energy(name: &Bound<'_, PyAny>) -> PyResult<Box<dyn Energy>> {
 /// MCMC draws of `exp(-beta E(y)) / Z`.
 ///
 /// `kernel`: `nuts` (nuts-rs), `hmc`, `ghmc`, `mala`, `ula` or `mh`; `step_size` is the
-/// initial step (adapted in warm-up except for ULA). Returns a dict: `posterior` (`y`:
-/// float64 `[chains, draws, dim]`), `sample_stats` (acceptance rate, divergences and
-/// gradient evaluations of the whole run, the adapted step size), `sampler` and
-/// `seconds` (warm-up, draws).
+/// initial step (adapted in warm-up except for ULA). Returns a dict in ArviZ's layout:
+/// `posterior` (`y`: float64 `[chains, draws, dim]`), `sample_stats` (per draw,
+/// `[chains, draws]`: `lp`, `acceptance_rate`, `diverging`, `step_size`, `n_steps`;
+/// NUTS adds `tree_depth`, `energy`, `energy_error`) and `attrs` (the sampler's name, the
+/// run's mean acceptance, divergences, gradient evaluations, adapted step size, and
+/// seconds of warm-up and draws).
 #[pyfunction]
 #[pyo3(signature = (energy, kernel="nuts", chains=4, warmup=1000, draws=1000, thin=1,
     step_size=0.1, leapfrog=10, beta=1.0, init_scale=1.0, target_accept=0.8, seed=0,
@@ -193,15 +195,37 @@ fn sample<'py>(
     let posterior = PyDict::new(py);
     posterior.set_item("y", run.draws.into_pyarray(py))?;
     out.set_item("posterior", posterior)?;
-    let stats = PyDict::new(py);
-    stats.set_item("acceptance_rate", run.stats.acceptance)?;
-    stats.set_item("diverging", run.stats.divergences)?;
-    stats.set_item("n_grad_evals", run.stats.grad_evals)?;
-    stats.set_item("step_size", run.step_size)?;
-    out.set_item("sample_stats", stats)?;
-    out.set_item("sampler", run.name)?;
-    out.set_item("seconds", run.seconds)?;
+    out.set_item("sample_stats", draw_stats(py, run.draw_stats)?)?;
+    let attrs = PyDict::new(py);
+    attrs.set_item("sampler", run.name)?;
+    attrs.set_item("acceptance_rate", run.stats.acceptance)?;
+    attrs.set_item("divergences", run.stats.divergences)?;
+    attrs.set_item("n_grad_evals", run.stats.grad_evals)?;
+    attrs.set_item("step_size", run.step_size)?;
+    attrs.set_item("seconds_warmup", run.seconds.0)?;
+    attrs.set_item("seconds_draws", run.seconds.1)?;
+    out.set_item("attrs", attrs)?;
     Ok(out)
+}
+
+/// The per-draw statistics as a dict of `[chains, draws]` arrays under ArviZ's names.
+fn draw_stats(py: Python<'_>, s: ebm::diagnostics::DrawStats) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("lp", s.lp.into_pyarray(py))?;
+    d.set_item("acceptance_rate", s.acceptance_rate.into_pyarray(py))?;
+    d.set_item("diverging", s.diverging.into_pyarray(py))?;
+    d.set_item("step_size", s.step_size.into_pyarray(py))?;
+    d.set_item("n_steps", s.n_steps.into_pyarray(py))?;
+    if let Some(t) = s.tree_depth {
+        d.set_item("tree_depth", t.into_pyarray(py))?;
+    }
+    if let Some(e) = s.energy {
+        d.set_item("energy", e.into_pyarray(py))?;
+    }
+    if let Some(e) = s.energy_error {
+        d.set_item("energy_error", e.into_pyarray(py))?;
+    }
+    Ok(d)
 }
 
 /// Per coordinate of `draws[chains, draws, dim]`: mean, sd, MCSE of both, the 5/50/95%

@@ -43,9 +43,32 @@ def test_a_python_energy_is_sampled_within_monte_carlo_error(kernel):
         assert abs(row["mean"]) < 4 * row["mcse_mean"], row
         assert abs(row["sd"] - s) < 4 * row["mcse_sd"], row
         assert row["r_hat"] < 1.02, row
-    # Batched kernels call the energy on blocks of chains, not one chain at a time.
-    if kernel != "nuts":
-        assert max(c[0] for c in calls) > 1
+    # Batched kernels call the energy once per gradient step with every chain's
+    # position; NUTS (nuts-rs) runs each chain on its own, one row per call.
+    assert all(c == ((1, 3) if kernel == "nuts" else (4, 3)) for c in calls), set(calls)
+    # Per-draw statistics in ArviZ's sample_stats layout, consistent with the draws
+    # (lp = -E(y), recomputed here) and with the run's totals.
+    st, attrs = r["sample_stats"], r["attrs"]
+    for k in ["lp", "acceptance_rate", "diverging", "step_size", "n_steps"]:
+        assert st[k].shape == (4, 1000), k
+    assert st["diverging"].dtype == np.bool_
+    energies, _ = f(y.reshape(-1, 3))
+    np.testing.assert_allclose(st["lp"].ravel(), -energies, rtol=1e-12)
+    assert abs(st["acceptance_rate"].mean() - attrs["acceptance_rate"]) < 1e-12
+    assert st["diverging"].sum() == attrs["divergences"]
+    assert (st["step_size"] > 0).all()
+    if kernel == "nuts":
+        # A tree of depth d (and the doubling it threw away) makes fewer than 2^(d+1)
+        # leapfrog steps; nuts-rs jitters a chain's step size within 10% per draw.
+        assert (st["n_steps"] >= 1).all() and (st["n_steps"] < 2 ** (st["tree_depth"] + 1)).all()
+        ratio = st["step_size"].max(axis=1) / st["step_size"].min(axis=1)
+        assert (ratio <= 1.1 / 0.9 + 1e-12).all()
+        assert np.isfinite(st["energy"]).all() and np.isfinite(st["energy_error"]).all()
+        # The Hamiltonian is at least the potential energy: H = E + p^T M^-1 p / 2.
+        assert (st["energy"] >= -st["lp"] - 1e-9).all()
+    else:
+        assert (st["n_steps"] == (10 if kernel == "hmc" else 1)).all()
+        assert "tree_depth" not in st
 
 
 def test_built_in_target_matches_the_rust_energy():
@@ -53,8 +76,8 @@ def test_built_in_target_matches_the_rust_energy():
     r = ebmrs.sample("banana", kernel="hmc", chains=4, warmup=1000, draws=2000, seed=0)
     row = ebmrs.summary(r["posterior"]["y"])[0]
     assert abs(row["sd"] - 10.0) < 4 * row["mcse_sd"], row
-    assert r["sampler"] == "hmc"
-    assert 0.0 < r["sample_stats"]["acceptance_rate"] <= 1.0
+    assert r["attrs"]["sampler"] == "hmc"
+    assert 0.0 < r["attrs"]["acceptance_rate"] <= 1.0
 
 
 def test_summary_of_independent_draws():
@@ -185,3 +208,91 @@ def test_toy_options_are_checked_as_the_command_line_checks_them(tmp_path):
         ebmrs.train_toy(str(tmp_path / "x"), no_such_option=1)
     with pytest.raises(ebmrs.EbmError, match="unknown set `nope`"):
         ebmrs.train_toy(str(tmp_path / "x"), dataset="nope")
+
+
+# Eight schools (Rubin 1981; the data as in Gelman et al., BDA3, table 5.2), non-centred:
+# y = (mu, log tau, theta~[8]) with theta_j = mu + tau theta~_j, mu ~ N(0, 5^2),
+# tau ~ HalfCauchy(5), theta~_j ~ N(0, 1), obs_j ~ N(theta_j, sigma_j^2).
+SCHOOLS_Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SCHOOLS_SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
+
+def eight_schools(y):
+    """E = -log p(mu, log tau, theta~ | obs) up to a constant, and dE/dy; y: [n, 10]."""
+    mu, tau, tt = y[:, 0], np.exp(y[:, 1]), y[:, 2:]
+    r = (SCHOOLS_Y - mu[:, None] - tau[:, None] * tt) / SCHOOLS_SIGMA**2  # [n, 8]
+    u = 1.0 + (tau / 5.0) ** 2
+    e = (mu**2 / 50.0 + np.log(u) - y[:, 1] + 0.5 * (tt * tt).sum(axis=1)
+         + 0.5 * (r * r * SCHOOLS_SIGMA**2).sum(axis=1))
+    g = np.empty_like(y)
+    g[:, 0] = mu / 25.0 - r.sum(axis=1)
+    g[:, 1] = tau * (2.0 * tau / 25.0) / u - 1.0 - tau * (r * tt).sum(axis=1)
+    g[:, 2:] = tt - tau[:, None] * r
+    return e, g
+
+
+def eight_schools_by_quadrature():
+    """Posterior means and sds of mu, tau and theta_1 computed another way: theta
+    integrated out in closed form (obs_j ~ N(mu, sigma_j^2 + tau^2) given mu, tau), then a
+    2-D grid over (mu, log tau), with E[theta_1 | mu, tau] and Var[theta_1 | mu, tau] from
+    the normal-normal conjugate formulas."""
+    mu = np.linspace(-40.0, 50.0, 1801)[:, None]  # [M, 1]
+    lt = np.linspace(-14.0, 7.0, 2101)[None, :]  # [1, T]
+    tau = np.exp(lt)
+    v = SCHOOLS_SIGMA[:, None, None] ** 2 + tau**2  # [8, 1, T]
+    logp = (-mu**2 / 50.0 - np.log1p((tau / 5.0) ** 2) + lt
+            - 0.5 * (((SCHOOLS_Y[:, None, None] - mu) ** 2) / v + np.log(v)).sum(axis=0))
+    w = np.exp(logp - logp.max())
+    w /= w.sum()
+    prec = 1.0 / SCHOOLS_SIGMA[0] ** 2 + 1.0 / tau**2
+    th_mean = (SCHOOLS_Y[0] / SCHOOLS_SIGMA[0] ** 2 + mu / tau**2) / prec  # [M, T]
+    th_var = 1.0 / prec
+
+    def moments(x, var=0.0):
+        m = (w * x).sum()
+        return m, np.sqrt((w * (var + x * x)).sum() - m * m)
+
+    return {"mu": moments(mu + 0 * tau), "tau": moments(tau + 0 * mu),
+            "theta[0]": moments(th_mean, th_var)}
+
+
+def test_nuts_on_a_python_eight_schools_matches_quadrature():
+    y0 = np.random.default_rng(3).standard_normal((5, 10))
+    e, g = eight_schools(y0)
+    h = 1e-6  # the gradient the sampler uses, against central differences
+    for j in range(10):
+        d = np.zeros(10)
+        d[j] = h
+        fd = (eight_schools(y0 + d)[0] - eight_schools(y0 - d)[0]) / (2 * h)
+        np.testing.assert_allclose(g[:, j], fd, rtol=1e-6, atol=1e-6)
+    r = ebmrs.sample(eight_schools, kernel="nuts", dim=10, chains=4, warmup=500,
+                     draws=1000, target_accept=0.9, seed=0)
+    y = r["posterior"]["y"]
+    mu, tau = y[:, :, 0], np.exp(y[:, :, 1])
+    theta0 = mu + tau * y[:, :, 2]
+    rows = ebmrs.summary(np.stack([mu, tau, theta0], axis=2))
+    ref = eight_schools_by_quadrature()
+    assert r["attrs"]["divergences"] <= 10, r["attrs"]
+    for row, (name, (mean, sd)) in zip(rows, ref.items()):
+        assert row["r_hat"] < 1.01 and row["ess_bulk"] > 400, (name, row)
+        assert abs(row["mean"] - mean) < 3 * row["mcse_mean"], (name, row, mean)
+        assert abs(row["sd"] - sd) < 3 * row["mcse_sd"], (name, row, sd)
+
+
+def test_arviz_reads_the_draws_and_agrees_with_the_summary():
+    # Runs where ArviZ is installed (`pip install arviz`; .ci/run does not install it:
+    # tests/suite/diagnostics.rs checks the same numbers against ArviZ's stored output).
+    az = pytest.importorskip("arviz")
+    r = ebmrs.sample("banana", kernel="nuts", chains=4, warmup=300, draws=400, seed=2)
+    idata = ebmrs.to_inference_data(r)
+    assert idata.sample_stats["diverging"].shape == (4, 400)
+    table = az.summary(idata, var_names=["y"], round_to="none")
+    for (_, a), row in zip(table.iterrows(), ebmrs.summary(r["posterior"]["y"])):
+        for ours, theirs in [("mean", "mean"), ("sd", "sd"), ("ess_bulk", "ess_bulk"),
+                             ("ess_tail", "ess_tail"), ("r_hat", "r_hat"),
+                             ("mcse_mean", "mcse_mean")]:
+            assert abs(row[ours] - a[theirs]) <= 1e-8 * max(1.0, abs(a[theirs])), (ours, row, a)
+    # BFMI from the Hamiltonian energies nuts-rs reports, as ArviZ computes it.
+    h = r["sample_stats"]["energy"]
+    ours = (np.diff(h, axis=1) ** 2).mean(axis=1) / h.var(axis=1, ddof=1)
+    np.testing.assert_allclose(az.bfmi(idata), ours, rtol=1e-12)

@@ -62,7 +62,9 @@ pub fn run(a: &SampleArgs, seed: u64) -> Result<()> {
     });
     run.write_draws(&draws_path)?;
     print_table(a, &run, &energy.name(), &rows, &summary_path);
-    let warnings = ebm::eval::sampling::warnings(&rows, a.sampler.chains, run.stats.divergences);
+    let mut warnings =
+        ebm::eval::sampling::warnings(&rows, a.sampler.chains, run.stats.divergences);
+    warnings.extend(ebm::eval::sampling::bfmi_warning(&run.draw_stats));
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -4,7 +4,7 @@
 //! diagnostics (rank-normalized R-hat, bulk/tail ESS, MCSE: [`SamplingRun::summary`])
 //! and their files (`.npy` or CSV, a scatter plot in 2-D).
 
-use crate::diagnostics::{SamplerStats, Summary, summarize};
+use crate::diagnostics::{DrawStats, SamplerStats, Summary, summarize};
 use crate::energy::Energy;
 use crate::mcmc::{self, Kernel, KernelName, Rng, SampleConfig};
 use crate::nuts::{NutsConfig, sample_nuts};
@@ -27,6 +27,8 @@ pub struct SamplingRun {
     pub step_size: f64,
     /// Seconds of warm-up and of draws (NUTS: all in the second).
     pub seconds: (f64, f64),
+    /// Per-draw statistics in ArviZ's `sample_stats` names.
+    pub draw_stats: DrawStats,
 }
 
 /// NUTS (nuts-rs) with the settings `cfg`.
@@ -44,6 +46,7 @@ pub fn run_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<SamplingRun> {
         draws: tr.draws,
         step_size: tr.step_size.iter().sum::<f64>() / cfg.chains.max(1) as f64,
         seconds: (0.0, t.elapsed().as_secs_f64()),
+        draw_stats: tr.stats,
     })
 }
 
@@ -73,6 +76,7 @@ pub fn run_kernel(
         draws: tr.draws,
         step_size: tr.step_size,
         seconds: (tr.seconds_warmup, tr.seconds_draws),
+        draw_stats: tr.stats,
     })
 }
 
@@ -152,6 +156,25 @@ pub fn warnings(rows: &[Summary], chains: usize, divergences: usize) -> Vec<Stri
         ));
     }
     out
+}
+
+/// Stan's energy warning: chains whose BFMI ([`DrawStats::bfmi`], NUTS only) is below
+/// 0.3, where momentum resampling cannot move the chain across the energy levels the
+/// posterior spans (Betancourt 2016), typically a funnel's neck.
+pub fn bfmi_warning(stats: &DrawStats) -> Option<String> {
+    let b = stats.bfmi()?;
+    let low: Vec<String> = b
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v < 0.3 || v.is_nan())
+        .map(|(c, v)| format!("chain {c}: {v:.2}"))
+        .collect();
+    (!low.is_empty()).then(|| {
+        format!(
+            "E-BFMI below 0.3 ({}): the sampler explores the energy levels poorly, so tails may be missed; reparameterize (e.g. non-centred)",
+            low.join(", ")
+        )
+    })
 }
 
 /// `.npy` (float64 `[chains, draws, dim]`) through `ndarray-npy`, written atomically.

@@ -423,6 +423,8 @@ pub struct Trace {
     /// Seconds for warm-up and for the draws.
     pub seconds_warmup: f64,
     pub seconds_draws: f64,
+    /// Acceptance, divergence, step size, leapfrog steps and `-beta E` of every draw.
+    pub stats: crate::diagnostics::DrawStats,
 }
 
 impl Trace {
@@ -446,7 +448,8 @@ pub fn check_memory(chains: usize, draws: usize, thin: usize, dim: usize) -> Res
         crate::budget::bytes(
             crate::budget::sum(&[
                 c.checked_mul(d).and_then(|x| x.checked_mul(8)),
-                c.checked_mul(kept).and_then(|x| x.checked_mul(d)),
+                // draws, and their five per-draw statistics
+                c.checked_mul(kept).and_then(|x| x.checked_mul(d + 5)),
             ]),
             8,
         ),
@@ -541,6 +544,7 @@ pub fn sample(
     let thin = cfg.thin.max(1);
     let mut draws = Array3::zeros((n, cfg.draws, d)); // [chains, draws, dim]
     let mut energies = Array2::zeros((n, cfg.draws)); // [chains, draws]
+    let mut stats = crate::diagnostics::DrawStats::zeros(n, cfg.draws, false);
     let (mut acc, mut divergences, mut transitions) = (0.0, 0usize, 0usize);
     for s in 0..cfg.draws {
         for _ in 0..thin {
@@ -549,7 +553,20 @@ pub fn sample(
             acc += info.mean_acceptance();
             divergences += info.divergences();
             transitions += 1;
+            for c in 0..n {
+                stats.acceptance_rate[[c, s]] += info.acceptance[c] / thin as f64;
+                stats.diverging[[c, s]] |= info.divergent[c];
+                stats.n_steps[[c, s]] += info.grad_evals;
+            }
         }
+        stats.step_size.column_mut(s).fill(kernel.step_size());
+        let beta = kernel.beta();
+        stats
+            .lp
+            .column_mut(s)
+            .iter_mut()
+            .zip(&state.energy)
+            .for_each(|(o, &e)| *o = -beta * e);
         tick((cfg.warmup + s) as u64, &|| {
             format!(
                 "draws, acceptance {:.2}, divergences {divergences}",
@@ -579,6 +596,7 @@ pub fn sample(
         inv_mass: kernel.inverse_mass(),
         seconds_warmup,
         seconds_draws: t1.elapsed().as_secs_f64(),
+        stats,
     })
 }
 

@@ -718,3 +718,85 @@ fn generalized_hmc_is_exact_on_a_quartic_at_a_step_that_rejects() {
         }
     }
 }
+
+/// The per-draw statistics agree with the run's totals and with the draws themselves:
+/// `lp = -beta E(y)` at every stored draw (recomputed from the energy), a draw kept
+/// after `thin` transitions averages their acceptances and sums their leapfrog steps,
+/// and the step size recorded is the adapted one.
+#[test]
+fn per_draw_statistics_agree_with_the_draws_and_the_totals() {
+    let q = targets::t1();
+    let cfg = SampleConfig {
+        warmup: 200,
+        draws: 150,
+        thin: 3,
+        seed: 5,
+        ..Default::default()
+    };
+    let mut hmc = Hmc::new(0.1, 7, 0.5).unwrap();
+    let tr = mcmc::sample(&mut hmc, &q, normal_init(6, 100, 1.0, 9), &cfg).unwrap();
+    let st = &tr.stats;
+    assert_eq!(st.lp.dim(), (6, 150));
+    let mean = st.acceptance_rate.mean().unwrap();
+    assert!(
+        (mean - tr.acceptance).abs() < 1e-12,
+        "{mean} vs {}",
+        tr.acceptance
+    );
+    assert_eq!(st.divergences(), tr.divergences);
+    assert!(
+        st.n_steps.iter().all(|&n| n == 21),
+        "3 transitions x 7 leapfrog steps"
+    );
+    assert!(st.step_size.iter().all(|&s| s == tr.step_size));
+    assert!(st.tree_depth.is_none() && st.energy.is_none());
+    let flat = tr
+        .draws
+        .view()
+        .into_shape_with_order((6 * 150, 100))
+        .unwrap();
+    let mut e = vec![0.0; 6 * 150];
+    q.energy(flat, &mut e);
+    for (lp, e) in st.lp.iter().zip(&e) {
+        assert!(
+            (lp + 0.5 * e).abs() < 1e-9 * e.abs().max(1.0),
+            "{lp} vs -0.5 x {e}"
+        );
+    }
+    // Acceptance is not constant: the statistics are per draw, not a copy of the mean.
+    assert!(st.acceptance_rate.iter().any(|&a| (a - mean).abs() > 0.05));
+}
+
+/// BFMI as ArviZ computes it, `mean (H_n - H_{n-1})^2 / var H` (both divisors N - 1):
+/// an alternating 0, 1, 0, 1 chain of even length N has jumps of 1 and variance
+/// N / (4 (N - 1)); a ramp 0..N-1 has jumps of 1 and variance N (N + 1) / 12.
+#[test]
+fn bfmi_matches_its_closed_forms() {
+    let n = 10;
+    let alt = Array2::from_shape_fn((1, n), |(_, i)| (i % 2) as f64);
+    let ramp = Array2::from_shape_fn((1, n), |(_, i)| i as f64);
+    let mut s = ebm::diagnostics::DrawStats::zeros(2, n, true);
+    let h = s.energy.as_mut().unwrap();
+    h.row_mut(0).assign(&alt.row(0));
+    h.row_mut(1).assign(&ramp.row(0));
+    let b = s.bfmi().unwrap();
+    let alt_var = n as f64 / (4.0 * (n - 1) as f64);
+    assert!(
+        (b[0] - 1.0 / alt_var).abs() < 1e-12,
+        "{} vs {}",
+        b[0],
+        1.0 / alt_var
+    );
+    let var = (n * (n + 1)) as f64 / 12.0;
+    assert!(
+        (b[1] - 1.0 / var).abs() < 1e-12,
+        "{} vs {}",
+        b[1],
+        1.0 / var
+    );
+    assert!(
+        ebm::diagnostics::DrawStats::zeros(2, n, false)
+            .bfmi()
+            .is_none()
+    );
+}

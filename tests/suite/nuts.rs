@@ -510,3 +510,89 @@ fn t4_nuts_means_and_variances_match_importance_sampling_from_the_laplace_fit() 
     }
     eprintln!("T4: largest gap {worst:.2} standard errors over 25 means and variances");
 }
+
+/// NUTS's per-draw statistics agree with its totals: the mean tree depth, the mean
+/// acceptance, the divergences per chain and the step size each chain ends with (its
+/// last draw's, jittered by nuts-rs within 10% of the adapted one); a
+/// tree of depth d makes fewer than 2^(d+1) leapfrog steps, and the Hamiltonian is at least the
+/// potential energy `beta E = -lp`.
+#[test]
+fn per_draw_statistics_agree_with_the_totals() {
+    let cfg = NutsConfig {
+        warmup: 300,
+        draws: 400,
+        chains: 3,
+        beta: 0.7,
+        seed: 4,
+        ..Default::default()
+    };
+    let t = sample_nuts(&targets::t2(), &cfg).unwrap();
+    let st = &t.stats;
+    let depth = st.tree_depth.as_ref().unwrap();
+    assert_eq!(depth.dim(), (3, 400));
+    let mean_depth = depth.iter().sum::<u64>() as f64 / 1200.0;
+    assert!((mean_depth - t.mean_tree_depth).abs() < 1e-12);
+    assert!((st.acceptance_rate.mean().unwrap() - t.acceptance).abs() < 1e-12);
+    for c in 0..3 {
+        let div = st.diverging.row(c).iter().filter(|&&d| d).count();
+        assert_eq!(div, t.diverging[c], "chain {c}");
+        // nuts-rs jitters the adapted step by a factor in [0.9, 1.1] at every draw.
+        let row = st.step_size.row(c);
+        let (lo, hi) = row
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &s| (l.min(s), h.max(s)));
+        assert!(
+            hi / lo <= 1.1 / 0.9 + 1e-12 && hi > lo,
+            "chain {c}: {lo} .. {hi}"
+        );
+        assert_eq!(
+            row[399], t.step_size[c],
+            "the step size reported is the last draw's"
+        );
+    }
+    // A kept tree of depth d has 2^d - 1 steps; the doubling that U-turned and was
+    // thrown away cost up to 2^d more.
+    for (&n, &d) in st.n_steps.iter().zip(depth) {
+        assert!(n >= 1 && n < 2 << d, "{n} steps at depth {d}");
+    }
+    let h = st.energy.as_ref().unwrap();
+    assert!(h.iter().zip(&st.lp).all(|(h, lp)| *h >= -lp - 1e-9));
+    // lp = -beta E(y) at the draws, recomputed.
+    let flat = t.draws.view().into_shape_with_order((1200, 2)).unwrap();
+    let mut e = vec![0.0; 1200];
+    targets::t2().energy(flat, &mut e);
+    for (lp, e) in st.lp.iter().zip(&e) {
+        assert!(
+            (lp + 0.7 * e).abs() < 1e-9 * e.abs().max(1.0),
+            "{lp} vs -0.7 x {e}"
+        );
+    }
+}
+
+/// E-BFMI separates a funnel from a Gaussian: on Neal's funnel (T3) the Hamiltonian's
+/// marginal spread dwarfs what one momentum draw changes (Betancourt 2016's example), so
+/// NUTS's BFMI falls under Stan's 0.3 and `bfmi_warning` says so; on the 100-d Gaussian
+/// (T1) every chain is near 1 and nothing is said.
+#[test]
+fn bfmi_flags_the_funnel_and_not_the_gaussian() {
+    let cfg = NutsConfig {
+        warmup: 500,
+        draws: 1000,
+        seed: 3,
+        ..Default::default()
+    };
+    let funnel = sample_nuts(&targets::t3(), &cfg).unwrap().stats;
+    let b = funnel.bfmi().unwrap();
+    eprintln!("funnel BFMI {b:?}");
+    assert!(b.iter().any(|&v| v < 0.3), "{b:?}");
+    let w = ebm::eval::sampling::bfmi_warning(&funnel).unwrap();
+    assert!(
+        w.starts_with("E-BFMI below 0.3 (chain ") && !w.contains('\n'),
+        "{w}"
+    );
+    let gauss = sample_nuts(&targets::t1(), &cfg).unwrap().stats;
+    let b = gauss.bfmi().unwrap();
+    eprintln!("gaussian BFMI {b:?}");
+    assert!(b.iter().all(|&v| v > 0.7 && v < 1.5), "{b:?}");
+    assert!(ebm::eval::sampling::bfmi_warning(&gauss).is_none());
+}
