@@ -369,6 +369,10 @@ pub fn ais(energy: &dyn Energy, beta: f64, cfg: &AisConfig) -> Result<AisResult>
         ep: vec![0.0; n],
         gu: Array2::zeros((n, d)),
         gup: vec![0.0; d],
+        pre: {
+            let s_min = std.iter().cloned().fold(f64::INFINITY, f64::min);
+            std.iter().map(|s| (s / s_min) * (s / s_min)).collect()
+        },
         y,
         e,
         ge,
@@ -426,6 +430,9 @@ struct Bridge<'a> {
     /// `grad U_t` at the points, and at one proposal.
     gu: Array2<f64>,
     gup: Vec<f64>,
+    /// The MALA preconditioner `(s_i / min_j s_j)^2`: the base's shape, so that every
+    /// axis moves at its own scale (all ones for an isotropic base).
+    pre: Vec<f64>,
     eps: f64,
     steps: usize,
     acc_total: f64,
@@ -449,7 +456,8 @@ impl Bridge<'_> {
         }
     }
 
-    /// One MALA move of every particle on `U_t`; returns the mean acceptance.
+    /// One MALA move of every particle on `U_t`, preconditioned by `P = diag(pre)`:
+    /// `y' = y - eps P grad U_t(y) + sqrt(2 eps P) xi`; returns the mean acceptance.
     fn mala(&mut self, t: f64, rng: &mut Xoshiro256PlusPlus) -> f64 {
         let (n, d) = self.y.dim();
         let eps = self.eps;
@@ -466,7 +474,8 @@ impl Bridge<'_> {
             );
             for i in 0..d {
                 let xi: f64 = StandardNormal.sample(rng);
-                self.yp[[r, i]] = self.y[[r, i]] - eps * g[i] + s2 * xi;
+                let p = self.pre[i];
+                self.yp[[r, i]] = self.y[[r, i]] - eps * p * g[i] + s2 * p.sqrt() * xi;
             }
         }
         self.gu = gu;
@@ -479,13 +488,15 @@ impl Bridge<'_> {
             let (ypr, yr) = (self.yp.row(r), self.y.row(r));
             let (ypr, yr) = (ypr.as_slice().unwrap(), yr.as_slice().unwrap());
             self.grad_u(t, ypr, self.gp.row(r).as_slice().unwrap(), &mut gup);
-            // log q(y | y') - log q(y' | y) for the Langevin proposal.
+            // log q(y | y') - log q(y' | y) for the Langevin proposal (the norms in
+            // P^-1).
             let (mut fwd, mut bwd) = (0.0, 0.0);
             for i in 0..d {
-                let a = ypr[i] - yr[i] + eps * self.gu[[r, i]];
-                let b = yr[i] - ypr[i] + eps * gup[i];
-                fwd += a * a;
-                bwd += b * b;
+                let p = self.pre[i];
+                let a = ypr[i] - yr[i] + eps * p * self.gu[[r, i]];
+                let b = yr[i] - ypr[i] + eps * p * gup[i];
+                fwd += a * a / p;
+                bwd += b * b / p;
             }
             let lqp = self.log_q(ypr);
             let u_new = -(1.0 - t) * lqp + t * self.beta * self.ep[r];

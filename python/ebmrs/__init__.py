@@ -10,7 +10,9 @@ Energies become probabilities through the Gibbs distribution
   ULA, random-walk MH) for a built-in target, a saved MLP energy, or a Python callable
   ``f(y[batch, dim]) -> (E[batch], dE/dy[batch, dim])``;
 - :func:`summary` gives ArviZ's rank-normalized R-hat, bulk and tail ESS and MCSE;
-- :func:`log_z` computes ``log Z_beta`` and the free energy ``F = -log Z_beta / beta``;
+- :func:`log_z` computes ``log Z_beta`` and the free energy ``F = -log Z_beta / beta``
+  by quadrature, importance sampling or annealed importance sampling, with its
+  standard error;
 - :func:`train_toy` trains a contrastive EBM on a 2-D toy set (maximum likelihood
   read as a contrastive method: push data energies down, MCMC negatives up) with the
   exact test NLL and ``KL(p_data || p_model)`` in nats, in a run folder with resume;

@@ -43,10 +43,26 @@ def summary(draws: npt.NDArray[np.float64]) -> list[dict[str, Any]]:
     """Per coordinate of ``draws[chains, draws, dim]``: mean, sd, mcse_mean, mcse_sd,
     q05, q50, q95, ess_bulk, ess_tail, r_hat (ArviZ's definitions)."""
 
-def log_z(energy: str, beta: float = 1.0, samples: int = 100_000, seed: int = 0) -> dict[str, Any]:
-    """``log Z_beta`` of a built-in energy (double-well, mixture, banana) by quadrature
-    and by importance sampling, each ``(value, standard error)``, with the closed form
-    where known and the free energy ``-log Z / beta``."""
+def log_z(
+    energy: Energy,
+    method: str = "quadrature",
+    beta: float = 1.0,
+    samples: int | None = None,
+    temperatures: int = 200,
+    seed: int = 0,
+    dim: int | None = None,
+    center: list[float] | None = None,
+    scale: list[float] | None = None,
+) -> dict[str, Any]:
+    """``log Z_beta = log int exp(-beta E(y)) dy`` by ``method``: ``quadrature`` (1 to 3
+    dimensions), ``is`` (importance sampling, ``samples`` draws, default 100,000) or
+    ``ais`` (annealed importance sampling, ``samples`` runs, default 1,000, over
+    ``temperatures`` steps; any dimension). Returns ``log_z``, ``std_err``, ``ess``,
+    ``closed_form`` (where known), ``free_energy = -log Z / beta`` with its error, the
+    quadrature's ``bounds`` and AIS's ``acceptance``. ``energy`` is a built-in
+    (``double-well``, ``mixture``, ``banana``), a target name, a ``.safetensors`` MLP
+    energy or a callable (with ``dim``); ``center`` and ``scale`` (default 0 and 1 per
+    axis) place the box and the Gaussian the samplers start from."""
 
 def train_toy(
     run: str,

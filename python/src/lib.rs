@@ -13,7 +13,7 @@
 //! pyo3's `PanicException`, never an abort.
 
 use ebm::energy::{Energy, NeuralEnergy};
-use ebm::eval::partition::{Builtin, log_z_row};
+use ebm::eval::partition::Builtin;
 use ebm::eval::sampling::{SamplerName, SamplerSpec};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
@@ -125,6 +125,42 @@ fn named_energy(name: &Bound<'_, PyAny>) -> PyResult<Box<dyn Energy>> {
     ebm::targets::by_name(&name).map_err(err)
 }
 
+/// An energy given from Python: a callable (whose first error is kept) or one built in
+/// Rust.
+enum Resolved {
+    Py(PyEnergy),
+    Boxed(Box<dyn Energy>),
+}
+
+impl Resolved {
+    /// A callable of dimension `dim`, or what [`named_energy`] names.
+    fn new(energy: &Bound<'_, PyAny>, dim: Option<usize>) -> PyResult<Resolved> {
+        Ok(if energy.is_callable() {
+            Resolved::Py(py_energy(energy, dim)?)
+        } else {
+            Resolved::Boxed(named_energy(energy)?)
+        })
+    }
+
+    fn energy(&self) -> &dyn Energy {
+        match self {
+            Resolved::Py(p) => p,
+            Resolved::Boxed(b) => b.as_ref(),
+        }
+    }
+
+    /// The callable's own error first (a NaN energy it caused may have stopped the
+    /// computation), else `r`'s.
+    fn result<T>(&self, r: ebm::Result<T>) -> PyResult<T> {
+        if let Resolved::Py(p) = self
+            && let Some(e) = p.take_error()
+        {
+            return Err(e);
+        }
+        r.map_err(err)
+    }
+}
+
 /// MCMC draws of `exp(-beta E(y)) / Z`.
 ///
 /// `kernel`: `nuts` (nuts-rs), `hmc`, `ghmc`, `mala`, `ula` or `mh`; `step_size` is the
@@ -161,16 +197,8 @@ fn sample<'py>(
             "kernel: `{kernel}` is not one of nuts, hmc, ghmc, mala, ula, mh"
         ))
     })?;
-    let (callable, named) = if energy.is_callable() {
-        (Some(py_energy(energy, dim)?), None)
-    } else {
-        (None, Some(named_energy(energy)?))
-    };
-    let e: &dyn Energy = match (&callable, &named) {
-        (Some(c), _) => c,
-        (None, Some(n)) => n.as_ref(),
-        (None, None) => unreachable!("one of the two was built"),
-    };
+    let resolved = Resolved::new(energy, dim)?;
+    let e = resolved.energy();
     let spec = SamplerSpec {
         kernel,
         chains,
@@ -186,11 +214,7 @@ fn sample<'py>(
     ebm::progress::set_quiet(true);
     // The GIL is released while the chains run: a Python energy takes it for each call.
     let run = py.detach(|| spec.run(e, seed));
-    // The energy's own error first: a NaN energy it caused may have stopped the run.
-    if let Some(pe) = callable.as_ref().and_then(PyEnergy::take_error) {
-        return Err(pe);
-    }
-    let run = run.map_err(err)?;
+    let run = resolved.result(run)?;
     let out = PyDict::new(py);
     let posterior = PyDict::new(py);
     posterior.set_item("y", run.draws.into_pyarray(py))?;
@@ -258,36 +282,77 @@ fn summary<'py>(
         .collect()
 }
 
-/// `log Z_beta = log int exp(-beta E(y)) dy` of a built-in energy (`double-well`,
-/// `mixture`, `banana`) two ways: quadrature on a box grown until it holds the mass, and
-/// importance sampling (`samples` draws); each with its standard error, and the closed
-/// form where there is one (`None` else). Also `free_energy = -log Z / beta`.
+/// `log Z_beta = log int exp(-beta E(y)) dy` by `method`: `quadrature` (the midpoint
+/// rule on a box grown until it holds the mass; 1 to 3 dimensions), `is` (importance
+/// sampling, `samples` draws) or `ais` (annealed importance sampling, `samples` runs over
+/// `temperatures` steps; any dimension). `energy` is a built-in (`double-well`,
+/// `mixture`, `banana`, whose centre and scale are known), a target name, a
+/// `.safetensors` MLP energy or a callable (with `dim`); `center` and `scale` (default 0
+/// and 1 per axis) place the box and the Gaussian the samplers start from.
 #[pyfunction]
-#[pyo3(signature = (energy, beta=1.0, samples=100_000, seed=0))]
+#[pyo3(signature = (energy, method="quadrature", beta=1.0, samples=None, temperatures=200,
+    seed=0, dim=None, center=None, scale=None))]
+#[allow(clippy::too_many_arguments)]
 fn log_z<'py>(
     py: Python<'py>,
-    energy: &str,
+    energy: &Bound<'py, PyAny>,
+    method: &str,
     beta: f64,
-    samples: usize,
+    samples: Option<usize>,
+    temperatures: usize,
     seed: u64,
+    dim: Option<usize>,
+    center: Option<Vec<f64>>,
+    scale: Option<Vec<f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     use clap::ValueEnum;
-    let b = Builtin::from_str(energy, true).map_err(|_| {
+    use ebm::eval::partition::{Method, Settings, estimate};
+    let method = Method::from_str(method, true).map_err(|_| {
         EbmError::new_err(format!(
-            "energy: `{energy}` is not one of double-well, mixture, banana"
+            "method: `{method}` is not one of quadrature, is, ais"
         ))
     })?;
-    let (e, center, scale) = b.build();
-    let r = py
-        .detach(|| log_z_row(e.as_ref(), beta, &center, &scale, samples, seed))
-        .map_err(err)?;
+    let builtin = energy
+        .extract::<String>()
+        .ok()
+        .and_then(|n| Builtin::from_str(&n, true).ok());
+    let (resolved, c0, s0) = match builtin {
+        Some(b) => {
+            let (e, c, s) = b.build();
+            (Resolved::Boxed(e), c, s)
+        }
+        None => {
+            let r = Resolved::new(energy, dim)?;
+            let d = r.energy().dim();
+            (r, vec![0.0; d], vec![1.0; d])
+        }
+    };
+    let settings = Settings {
+        method,
+        beta,
+        samples: samples.unwrap_or(if method == Method::Ais { 1000 } else { 100_000 }),
+        temperatures,
+        seed,
+    };
+    let (center, scale) = (center.unwrap_or(c0), scale.unwrap_or(s0));
+    let e = resolved.energy();
+    let r = py.detach(|| estimate(e, &center, &scale, &settings));
+    let r = resolved.result(r)?;
     let out = PyDict::new(py);
+    out.set_item(
+        "method",
+        method.to_possible_value().map(|v| v.get_name().to_string()),
+    )?;
     out.set_item("beta", r.beta)?;
-    out.set_item("quadrature", (r.quadrature.log_z, r.quadrature.std_err))?;
-    out.set_item("importance", (r.importance.log_z, r.importance.std_err))?;
-    out.set_item("importance_ess", r.importance.ess)?;
+    out.set_item("log_z", r.log_z.log_z)?;
+    out.set_item("std_err", r.log_z.std_err)?;
+    out.set_item("ess", r.log_z.ess)?;
     out.set_item("closed_form", r.closed)?;
-    out.set_item("free_energy", r.free_energy().0)?;
+    let (f, f_se) = r.free_energy();
+    out.set_item("free_energy", f)?;
+    out.set_item("free_energy_std_err", f_se)?;
+    out.set_item("bounds", r.bounds)?;
+    out.set_item("acceptance", r.acceptance)?;
     Ok(out)
 }
 
@@ -482,6 +547,22 @@ fn energy<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// Panics with `msg`, on a worker thread of the pool with the GIL released when
+/// `worker`: what the tests use to check that a Rust panic reaches Python as PyO3's
+/// `PanicException` carrying its message, and leaves the interpreter usable (the build
+/// unwinds; it must not abort).
+#[pyfunction]
+#[pyo3(signature = (msg, worker=false))]
+fn _panic(py: Python<'_>, msg: &str, worker: bool) {
+    py.detach(|| {
+        if worker {
+            rayon::join(|| (), || panic!("{msg}"));
+        } else {
+            panic!("{msg}");
+        }
+    })
+}
+
 #[pymodule]
 fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample, m)?)?;
@@ -490,6 +571,7 @@ fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_toy, m)?)?;
     m.add_function(wrap_pyfunction!(toy_density, m)?)?;
     m.add_function(wrap_pyfunction!(energy, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic, m)?)?;
     m.add("EbmError", m.py().get_type::<EbmError>())?;
     Ok(())
 }

@@ -10,12 +10,29 @@ import ebmrs
 
 def test_banana_log_z_is_log_20_pi():
     # Haario's banana at beta 1: Z = 20 pi (a closed form, written out here).
-    r = ebmrs.log_z("banana", beta=1.0, samples=20_000)
-    value, se = r["quadrature"]
-    assert abs(value - math.log(20 * math.pi)) < 1e-6
+    r = ebmrs.log_z("banana", beta=1.0)
+    assert r["method"] == "quadrature" and r["bounds"] is not None
+    assert abs(r["log_z"] - math.log(20 * math.pi)) < 1e-6
     assert abs(r["free_energy"] + math.log(20 * math.pi)) < 1e-6
-    is_value, is_se = r["importance"]
-    assert abs(is_value - math.log(20 * math.pi)) < 5 * is_se + 1e-3
+    r = ebmrs.log_z("banana", method="is", samples=20_000)
+    assert abs(r["log_z"] - math.log(20 * math.pi)) < 5 * r["std_err"] + 1e-3
+
+
+def test_ais_on_a_python_energy_in_20_dimensions():
+    # A Gaussian with stds 0.5..3 as a NumPy callable: log Z_beta = sum log(sqrt(2 pi /
+    # beta) s_j), where quadrature cannot go (20-d); AIS within 4 standard errors.
+    s = np.linspace(0.5, 3.0, 20)
+    f = lambda y: (0.5 * (y * y / s**2).sum(axis=1), y / s**2)
+    truth = np.log(np.sqrt(2 * np.pi / 2.0) * s).sum()
+    r = ebmrs.log_z(f, method="ais", beta=2.0, dim=20, samples=300, temperatures=100,
+                    scale=list(s), seed=1)
+    assert abs(r["log_z"] - truth) < 4 * r["std_err"], (r, truth)
+    assert 0.3 < r["acceptance"] < 0.8
+    assert abs(r["free_energy"] + truth / 2.0) < 4 * r["free_energy_std_err"]
+    with pytest.raises(ebmrs.EbmError, match="quadrature"):
+        ebmrs.log_z(f, dim=20)
+    with pytest.raises(ebmrs.EbmError, match="method"):
+        ebmrs.log_z(f, method="smc", dim=20)
 
 
 def _gaussian(scales):
@@ -296,3 +313,16 @@ def test_arviz_reads_the_draws_and_agrees_with_the_summary():
     h = r["sample_stats"]["energy"]
     ours = (np.diff(h, axis=1) ** 2).mean(axis=1) / h.var(axis=1, ddof=1)
     np.testing.assert_allclose(az.bfmi(idata), ours, rtol=1e-12)
+
+
+@pytest.mark.parametrize("worker", [False, True])
+def test_a_rust_panic_becomes_a_python_exception(worker):
+    # PyO3's PanicException (a BaseException, so `except Exception` does not swallow a
+    # bug) carries the message, from the calling thread or a pool worker; the
+    # interpreter and the library keep working afterwards.
+    from ebmrs import _ebmrs
+
+    with pytest.raises(BaseException, match="deliberate panic 42") as e:
+        _ebmrs._panic("deliberate panic 42", worker=worker)
+    assert type(e.value).__name__ == "PanicException"
+    assert ebmrs.summary(np.zeros((2, 10, 1)) + np.arange(10.0)[None, :, None])[0]["mean"] == 4.5

@@ -7,10 +7,11 @@
 //!   at this temperature (`std = 1.5 scale max(1, 1/sqrt(beta))`).
 //!
 //! They agree within a few errors where the effective sample size of the importance
-//! weights is large; a small one flags a proposal that misses mass.
+//! weights is large; a small one flags a proposal that misses mass. [`estimate`] runs
+//! one [`Method`] of three, the third annealed importance sampling (any dimension).
 
 use crate::energy::{Banana, DoubleWell, Energy, GaussianMixture, validate_beta};
-use crate::partition::{LogZ, importance, quadrature};
+use crate::partition::{AisConfig, LogZ, ais, importance, quadrature};
 use crate::{Error, Result};
 use std::fmt;
 
@@ -78,7 +79,17 @@ pub fn quadrature_box(
     scale: &[f64],
 ) -> Result<(LogZ, Vec<f64>, Vec<f64>)> {
     let d = e.dim();
-    let n = [4000, 400, 100][d - 1];
+    let n = match d {
+        1 => 4000,
+        2 => 400,
+        3 => 100,
+        _ => {
+            return Err(Error::invalid(
+                "quadrature",
+                format!("works in 1 to 3 dimensions, the energy has {d} (use is or ais)"),
+            ));
+        }
+    };
     let mut half = 4.0;
     loop {
         let lo: Vec<f64> = (0..d).map(|i| center[i] - half * scale[i] * 3.0).collect();
@@ -221,4 +232,121 @@ impl fmt::Display for GibbsTable {
         }
         write!(f, "(nats; errors are one standard error)")
     }
+}
+
+/// How [`estimate`] computes `log Z_beta`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// The midpoint rule on a box grown until it holds the mass (1 to 3 dimensions).
+    Quadrature,
+    /// Importance sampling from a Gaussian wider than the law.
+    Is,
+    /// Annealed importance sampling from that Gaussian along the geometric bridge
+    /// (Neal 2001), MALA moves at each of `temperatures` steps: any dimension.
+    Ais,
+}
+
+/// One estimate of `log Z_beta` and what made it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    pub method: Method,
+    pub beta: f64,
+    pub log_z: LogZ,
+    /// [`Energy::log_z`], where the energy has one.
+    pub closed: Option<f64>,
+    /// Quadrature: the box `(lo, hi)` that held the mass.
+    pub bounds: Option<(Vec<f64>, Vec<f64>)>,
+    /// AIS: the mean acceptance of its MALA moves.
+    pub acceptance: Option<f64>,
+}
+
+impl Estimate {
+    /// `F_beta = -log Z_beta / beta` and its standard error.
+    pub fn free_energy(&self) -> (f64, f64) {
+        (
+            -self.log_z.log_z / self.beta,
+            self.log_z.std_err / self.beta,
+        )
+    }
+}
+
+/// What [`estimate`] runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    pub method: Method,
+    pub beta: f64,
+    /// Importance draws, or AIS runs (particles); quadrature ignores it.
+    pub samples: usize,
+    /// AIS: steps of Grosse et al.'s sigmoidal schedule from the base to `exp(-beta E)`.
+    pub temperatures: usize,
+    pub seed: u64,
+}
+
+/// `log Z_beta` of `e` by `s.method`, for an energy centred near `center` with a scale
+/// `scale` per axis: the quadrature box grows from `center +- 12 scale`; importance
+/// sampling and AIS start from `N(center, diag std^2)` with `std = 1.5 scale max(1,
+/// 1/sqrt(beta))`.
+pub fn estimate(e: &dyn Energy, center: &[f64], scale: &[f64], s: &Settings) -> Result<Estimate> {
+    let Settings {
+        method,
+        beta,
+        samples,
+        temperatures,
+        seed,
+    } = *s;
+    validate_beta(beta)?;
+    let d = e.dim();
+    for (what, v) in [("center", center), ("scale", scale)] {
+        if v.len() != d {
+            return Err(Error::invalid(
+                what,
+                format!("has {} entries for an energy of dimension {d}", v.len()),
+            ));
+        }
+    }
+    if let Some(s) = scale.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        return Err(Error::invalid("scale", format!("{s} (each must be > 0)")));
+    }
+    if let Some(c) = center.iter().find(|c| !c.is_finite()) {
+        return Err(Error::invalid("center", format!("{c} (must be finite)")));
+    }
+    let std: Vec<f64> = scale
+        .iter()
+        .map(|s| 1.5 * s * (1.0 / beta.sqrt()).max(1.0))
+        .collect();
+    let (mut bounds, mut acceptance) = (None, None);
+    let log_z = match method {
+        Method::Quadrature => {
+            let (q, lo, hi) = quadrature_box(e, beta, center, scale)?;
+            bounds = Some((lo, hi));
+            q
+        }
+        Method::Is => importance(e, beta, center, &std, samples, seed)?,
+        Method::Ais => {
+            if temperatures < 1 {
+                return Err(Error::invalid("temperatures", "need at least 1 (got 0)"));
+            }
+            let cfg = AisConfig {
+                runs: samples,
+                schedule: AisConfig::sigmoid_schedule(temperatures),
+                base_mean: center.to_vec(),
+                base_std: std.clone(),
+                // MALA's step is a time: (0.3 of the narrowest axis)^2 to start with.
+                step_size: 0.1 * std.iter().map(|s| s * s).fold(f64::INFINITY, f64::min),
+                steps_per_temp: 1,
+                seed,
+            };
+            let r = ais(e, beta, &cfg)?;
+            acceptance = Some(r.acceptance);
+            r.log_z
+        }
+    };
+    Ok(Estimate {
+        method,
+        beta,
+        log_z,
+        closed: e.log_z(beta),
+        bounds,
+        acceptance,
+    })
 }

@@ -249,3 +249,62 @@ fn ais_on_a_20_dimensional_mixture_with_distant_modes() {
     let r = ais(&gm, 1.0, &ais_cfg(20, 500, 512, 6.0, 21)).unwrap();
     within(r.log_z.log_z, r.log_z.std_err, 0.0, "AIS mixture d=20");
 }
+
+/// `eval::partition::estimate`, the one entry point for the three methods: each agrees
+/// with the banana's closed form `log(20 pi)` within its error; AIS, the one that works
+/// in any dimension, gets T1's (100-d Gaussian, stds 0.1 to 10) closed form `log Z_0.5`
+/// within 4 standard errors and 0.1 nats; quadrature refuses 4 dimensions with an error
+/// naming it, and a centre of the wrong length is named.
+#[test]
+fn estimate_agrees_with_closed_forms_by_every_method() {
+    use ebm::eval::partition::{Builtin, Method, Settings, estimate};
+    let (banana, center, scale) = Builtin::Banana.build();
+    let truth = (20.0 * std::f64::consts::PI).ln();
+    for method in [Method::Quadrature, Method::Is, Method::Ais] {
+        let s = Settings {
+            method,
+            beta: 1.0,
+            samples: if method == Method::Ais { 500 } else { 50_000 },
+            temperatures: 200,
+            seed: 3,
+        };
+        let r = estimate(banana.as_ref(), &center, &scale, &s).unwrap();
+        assert_eq!(r.closed, Some(truth));
+        // The quadrature's error estimate (1e-8 here) is optimistic: it is 5e-7 off;
+        // 1e-6 is what the other quadrature tests allow.
+        let se = r.log_z.std_err.max(2.5e-7);
+        within(r.log_z.log_z, se, truth, &format!("banana by {method:?}"));
+        assert_eq!(r.bounds.is_some(), method == Method::Quadrature);
+        assert_eq!(r.acceptance.is_some(), method == Method::Ais);
+    }
+    let t1 = ebm::targets::t1();
+    let stds: Vec<f64> = (0..100).map(|i| 0.1 + 9.9 * i as f64 / 99.0).collect();
+    let s = Settings {
+        method: Method::Ais,
+        beta: 0.5,
+        samples: 200,
+        temperatures: 300,
+        seed: 4,
+    };
+    let r = estimate(&t1, &vec![0.0; 100], &stds, &s).unwrap();
+    let truth = t1.log_z(0.5).unwrap();
+    eprintln!(
+        "T1 AIS: {} +- {} vs {truth}, acceptance {:?}",
+        r.log_z.log_z, r.log_z.std_err, r.acceptance
+    );
+    within(r.log_z.log_z, r.log_z.std_err, truth, "T1 by AIS");
+    assert!((r.log_z.log_z - truth).abs() < 0.1);
+    let quad = Settings {
+        method: Method::Quadrature,
+        ..s
+    };
+    let four = Quadratic::diagonal(vec![0.0; 4], &[1.0; 4]).unwrap();
+    let msg = estimate(&four, &[0.0; 4], &[1.0; 4], &quad)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("quadrature") && msg.contains("4"), "{msg}");
+    let msg = estimate(&four, &[0.0; 3], &[1.0; 4], &quad)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("center"), "{msg}");
+}
