@@ -17,6 +17,11 @@ Energies become probabilities through the Gibbs distribution
   read as a contrastive method: push data energies down, MCMC negatives up) with the
   exact test NLL and ``KL(p_data || p_model)`` in nats, in a run folder with resume;
   :func:`toy_density` and :func:`energy` evaluate a saved energy;
+- :func:`train_vae` trains the lecture's VAE on the variational free energy
+  ``F(y) = E_q[E(y, z)] + KL(q(z|y) || N(0, I))`` (MNIST or the embedded digits from
+  :func:`load_images`); :class:`Vae` loads a checkpoint and offers ``encode``,
+  ``decode``, ``sample``, ``loss`` (``F`` per image) and ``nll`` (the
+  importance-weighted bound ``-L_k``);
 - :func:`to_inference_data` turns a :func:`sample` result into ``arviz.InferenceData``
   when ArviZ is installed.
 
@@ -24,17 +29,31 @@ Errors are :class:`EbmError` (a ``ValueError``) with one-line messages naming th
 argument.
 """
 
-from ._ebmrs import EbmError, energy, log_z, sample, summary, toy_density, train_toy
+from ._ebmrs import (
+    EbmError,
+    Vae,
+    energy,
+    load_images,
+    log_z,
+    sample,
+    summary,
+    toy_density,
+    train_toy,
+    train_vae,
+)
 
 __all__ = [
     "EbmError",
+    "Vae",
     "energy",
+    "load_images",
     "log_z",
     "sample",
     "summary",
     "to_inference_data",
     "toy_density",
     "train_toy",
+    "train_vae",
 ]
 
 

@@ -88,3 +88,45 @@ def toy_density(
 
 def energy(checkpoint: str, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """``E(y)`` of a saved MLP energy at the rows of ``points[n, dim]``."""
+
+def load_images(data: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """MNIST from ``data`` (a folder of IDX files), else the embedded UCI digits split
+    with ``seed`` as the trainers split them: ``train``, ``test`` (float32 ``[n,
+    pixels]`` in [0, 1]), ``train_labels``, ``test_labels`` (uint8), ``what``."""
+
+def train_vae(
+    run: str,
+    resume: bool = False,
+    seed: int = 0,
+    keep: int | None = None,
+    minutes: float | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train a VAE as ``ebm train vae --run RUN`` does; the keyword options are that
+    command's (``data``, ``epochs``, ``batch``, ``latent``, ``hidden``, ``arch``, ``lr``,
+    ...). Returns ``curve`` (one dict per epoch: train/test loss, test KL, ...),
+    ``interrupted``, ``run`` and ``report``. ``resume=True`` continues bit for bit."""
+
+class Vae:
+    """A saved VAE: ``q(z|y) = N(mu(y), diag exp(log_var(y)))``, a decoder energy
+    ``E(y, z)``, trained on ``F(y) = E_q[E(y, z)] + KL(q(z|y) || N(0, I)) >= -log p(y)``."""
+
+    input_dim: int
+    latent: int
+    config: dict[str, Any]
+
+    def __init__(self, checkpoint: str, seed: int = 0) -> None: ...
+    def encode(
+        self, x: npt.NDArray[np.floating[Any]]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Means and log-variances of ``q(z|y)`` for the rows of ``x``."""
+    def decode(self, z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
+        """The decoder's mean (pixel probabilities for a Bernoulli decoder)."""
+    def sample(self, n: int) -> npt.NDArray[np.float32]:
+        """``n`` images: ``z ~ N(0, I)`` decoded."""
+    def loss(self, x: npt.NDArray[np.floating[Any]]) -> dict[str, float]:
+        """``F`` per image in nats (``loss``, ``reconstruction``, ``kl``, ``images``)."""
+    def nll(
+        self, x: npt.NDArray[np.floating[Any]], k: int = 5000, seed: int = 0
+    ) -> tuple[float, float]:
+        """``-L_k`` (Burda et al. 2016) per image in nats and its standard error."""

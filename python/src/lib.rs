@@ -16,7 +16,7 @@ use ebm::energy::{Energy, NeuralEnergy};
 use ebm::eval::partition::Builtin;
 use ebm::eval::sampling::{SamplerName, SamplerSpec};
 use ndarray::{ArrayView2, ArrayViewMut2};
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -547,6 +547,239 @@ fn energy<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// Two float32 arrays (a VAE's means and log-variances).
+type ArrayPair<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>);
+
+/// A saved VAE (`ebm train vae --save` or a run folder): `encode`, `decode`, `sample`,
+/// `loss` and `nll` on NumPy arrays.
+///
+/// The lecture's VAE: an encoder `q(z|y) = N(mu(y), diag exp(log_var(y)))`, a decoder
+/// energy `E(y, z)`, trained on the variational free energy `F(y) = E_q[E(y, z)] +
+/// KL(q(z|y) || N(0, I))`, an upper bound of `-log p(y)`.
+#[pyclass(name = "Vae", module = "ebmrs")]
+struct PyVae {
+    saved: Mutex<ebm::eval::vae::SavedVae>,
+    rng: Mutex<rand_xoshiro::Xoshiro256PlusPlus>,
+}
+
+impl PyVae {
+    fn with<T>(&self, f: impl FnOnce(&mut ebm::eval::vae::SavedVae) -> T) -> T {
+        f(&mut self.saved.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// `x` as float32 `[n, width]`, every value finite; the error names `what`.
+fn rows_f32(x: &Bound<'_, PyAny>, width: usize, what: &str) -> PyResult<ndarray::Array2<f32>> {
+    // float32 as it comes (what encode returns), anything else through float64.
+    let a: ndarray::Array2<f32> = if let Ok(a) = x.extract::<PyReadonlyArray2<f32>>() {
+        a.as_array().to_owned()
+    } else {
+        let a: PyReadonlyArray2<f64> = x
+            .extract()
+            .map_err(|_| EbmError::new_err(format!("{what}: a 2-D array of float32 or float64")))?;
+        a.as_array().mapv(|v| v as f32)
+    };
+    if a.ncols() != width {
+        return Err(EbmError::new_err(format!(
+            "{what}: has {} columns, the model takes {width}",
+            a.ncols()
+        )));
+    }
+    if let Some(v) = a.iter().find(|v| !v.is_finite()) {
+        return Err(EbmError::new_err(format!(
+            "{what}: holds {v} (must be finite)"
+        )));
+    }
+    Ok(a)
+}
+
+#[pymethods]
+impl PyVae {
+    /// Loads `checkpoint` (a `.safetensors` file or a run folder); `seed` seeds the
+    /// draws of `sample`, `loss` and `nll`.
+    #[new]
+    #[pyo3(signature = (checkpoint, seed=0))]
+    fn new(checkpoint: std::path::PathBuf, seed: u64) -> PyResult<Self> {
+        use rand::SeedableRng;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        let saved = ebm::eval::vae::SavedVae::load(&checkpoint, &mut rng).map_err(err)?;
+        Ok(PyVae {
+            saved: Mutex::new(saved),
+            rng: Mutex::new(rng),
+        })
+    }
+
+    /// Width of `y` (784 for MNIST, 64 for the UCI digits).
+    #[getter]
+    fn input_dim(&self) -> usize {
+        self.with(|s| s.vae.config.input_dim)
+    }
+
+    /// Width of `z`.
+    #[getter]
+    fn latent(&self) -> usize {
+        self.with(|s| s.vae.config.latent)
+    }
+
+    /// The run's settings (`config.json`) as a dict.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.with(|s| s.run.clone());
+        json_to_py(py, &v)
+    }
+
+    /// `q(z|y)`'s means and log-variances, float32 `[n, latent]` each, of the rows of
+    /// `x` (`[n, input_dim]`, pixels in [0, 1]).
+    fn encode<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<ArrayPair<'py>> {
+        let x = rows_f32(x, self.input_dim(), "x")?;
+        let (mu, lv) = py
+            .detach(|| self.with(|s| s.vae.encode(x.view())))
+            .map_err(err)?;
+        Ok((mu.into_pyarray(py), lv.into_pyarray(py)))
+    }
+
+    /// The decoder's mean for codes `z` (`[n, latent]`): pixel probabilities (Bernoulli
+    /// decoder) or means (Gaussian), float32 `[n, input_dim]`.
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        z: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let z = rows_f32(z, self.latent(), "z")?;
+        let y = py.detach(|| self.with(|s| s.vae.decode(z.view())));
+        Ok(y.into_pyarray(py))
+    }
+
+    /// `n` images from the model: `z ~ N(0, I)`, then the decoder's mean.
+    fn sample<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        use rand_distr::{Distribution, StandardNormal};
+        if n == 0 {
+            return Err(EbmError::new_err("n: must be at least 1"));
+        }
+        let d = self.latent();
+        let z = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            ndarray::Array2::from_shape_simple_fn((n, d), || {
+                let v: f32 = StandardNormal.sample(&mut *rng);
+                v
+            })
+        }; // [n, latent]
+        let y = py.detach(|| self.with(|s| s.vae.decode(z.view())));
+        Ok(y.into_pyarray(py))
+    }
+
+    /// The variational free energy per image, in nats, over the rows of `x`, one `z`
+    /// sample per row: `{"loss", "reconstruction", "kl", "images"}` (loss =
+    /// reconstruction + KL).
+    fn loss<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let x = rows_f32(x, self.input_dim(), "x")?;
+        let l = py
+            .detach(|| {
+                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                self.with(|s| s.vae.evaluate(x.view(), 500, &mut *rng))
+            })
+            .map_err(err)?;
+        let out = PyDict::new(py);
+        let n = l.n.max(1) as f64;
+        out.set_item("loss", l.per_row())?;
+        out.set_item("reconstruction", l.recon / n)?;
+        out.set_item("kl", l.kl / n)?;
+        out.set_item("images", l.n)?;
+        Ok(out)
+    }
+
+    /// `-L_k`, the importance-weighted bound with `k` samples per image (Burda et al.
+    /// 2016), in nats per image over the rows of `x`, with its standard error: an
+    /// estimate of the negative log-likelihood that tightens as `k` grows.
+    #[pyo3(signature = (x, k=5000, seed=0))]
+    fn nll<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        k: usize,
+        seed: u64,
+    ) -> PyResult<(f64, f64)> {
+        let x = rows_f32(x, self.input_dim(), "x")?;
+        if k == 0 {
+            return Err(EbmError::new_err("k: must be at least 1"));
+        }
+        let (b, _) = py
+            .detach(|| self.with(|s| ebm::eval::vae::nll_estimate(&mut s.vae, x.view(), k, seed)))
+            .map_err(err)?;
+        Ok((b.nll(), b.std_error()))
+    }
+}
+
+/// Train a VAE as `ebm train vae --run RUN` does (keyword options = that command's
+/// flags); returns `curve` (the metrics rows), `interrupted`, `run`, `report`.
+#[pyfunction]
+#[pyo3(signature = (run, resume=false, seed=0, keep=None, minutes=None, **options))]
+fn train_vae<'py>(
+    py: Python<'py>,
+    run: std::path::PathBuf,
+    resume: bool,
+    seed: u64,
+    keep: Option<usize>,
+    minutes: Option<f64>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use ebm::train::vae::{VaeOptions, train_run};
+    use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
+    let opts: VaeOptions = options_from_args("train_vae", &flags(options)?).map_err(err)?;
+    ebm::progress::set_quiet(true);
+    let result = py.detach(|| -> ebm::Result<_> {
+        let dir = if resume {
+            RunDir::resume(&run)?
+        } else {
+            RunDir::open(&run)?
+        };
+        let cfg = FitConfig {
+            rounds: opts.epochs,
+            minutes,
+            keep: keep.unwrap_or(ebm::train::DEFAULT_KEEP),
+            command: "ebmrs.train_vae(\"{run}\", resume=True)".into(),
+            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
+                Python::attach(|py| py.check_signals().is_err())
+            })),
+            ..FitConfig::default()
+        };
+        let (outcome, report) = train_run(&opts, Some(&dir), resume, seed, &cfg)?;
+        let curve = dir.read_metrics()?;
+        Ok((outcome == Outcome::Interrupted, report, curve))
+    });
+    let (interrupted, report, curve) = result.map_err(err)?;
+    let out = PyDict::new(py);
+    out.set_item("interrupted", interrupted)?;
+    out.set_item("run", run.display().to_string())?;
+    out.set_item("curve", json_to_py(py, &curve)?)?;
+    out.set_item("report", report.map(|p| p.display().to_string()))?;
+    Ok(out)
+}
+
+/// The images the trainers read: MNIST from `data` (a folder of IDX files, gzip or
+/// not), or without it the embedded UCI digits (8 x 8, split into train and test with
+/// `seed`, as `ebm train vae --seed` splits them). Returns `train`, `test` (float32
+/// `[n, pixels]`, intensities in [0, 1]), `train_labels`, `test_labels` (uint8) and
+/// `what`.
+#[pyfunction]
+#[pyo3(signature = (data=None, seed=0))]
+fn load_images<'py>(
+    py: Python<'py>,
+    data: Option<std::path::PathBuf>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = py
+        .detach(|| ebm::data::images::ImageSet::load(data.as_deref(), seed))
+        .map_err(err)?;
+    let out = PyDict::new(py);
+    out.set_item("train", d.train.into_pyarray(py))?;
+    out.set_item("test", d.test.into_pyarray(py))?;
+    out.set_item("train_labels", d.train_labels.into_pyarray(py))?;
+    out.set_item("test_labels", d.test_labels.into_pyarray(py))?;
+    out.set_item("what", d.what)?;
+    Ok(out)
+}
+
 /// Panics with `msg`, on a worker thread of the pool with the GIL released when
 /// `worker`: what the tests use to check that a Rust panic reaches Python as PyO3's
 /// `PanicException` carrying its message, and leaves the interpreter usable (the build
@@ -572,6 +805,9 @@ fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(toy_density, m)?)?;
     m.add_function(wrap_pyfunction!(energy, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(train_vae, m)?)?;
+    m.add_class::<PyVae>()?;
+    m.add_function(wrap_pyfunction!(load_images, m)?)?;
     m.add("EbmError", m.py().get_type::<EbmError>())?;
     Ok(())
 }

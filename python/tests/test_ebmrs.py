@@ -326,3 +326,38 @@ def test_a_rust_panic_becomes_a_python_exception(worker):
         _ebmrs._panic("deliberate panic 42", worker=worker)
     assert type(e.value).__name__ == "PanicException"
     assert ebmrs.summary(np.zeros((2, 10, 1)) + np.arange(10.0)[None, :, None])[0]["mean"] == 4.5
+
+
+def test_a_vae_trained_from_python_and_its_checkpoint(tmp_path):
+    run = str(tmp_path / "vae")
+    r = ebmrs.train_vae(run, epochs=3, latent=4, hidden=[32], batch=64, seed=0)
+    assert not r["interrupted"] and len(r["curve"]) == 3
+    assert r["curve"][-1]["test_loss"] < r["curve"][0]["test_loss"]
+    vae = ebmrs.Vae(run, seed=1)
+    assert (vae.input_dim, vae.latent) == (64, 4) and vae.config["vae"]["latent"] == 4
+    x = ebmrs.load_images(seed=0)["test"].astype(np.float64)  # the run's own test split
+    mu, lv = vae.encode(x)
+    assert mu.shape == lv.shape == (x.shape[0], 4) and mu.dtype == np.float32
+    # The loss's KL term is KL(q(z|y) || N(0, I)) in closed form: the same number from
+    # the encoder's outputs, computed here.
+    kl = 0.5 * (mu.astype(np.float64) ** 2 + np.exp(lv) - 1.0 - lv).sum(axis=1).mean()
+    loss = vae.loss(x)
+    assert abs(loss["kl"] - kl) < 1e-3 * max(1.0, kl), (loss, kl)
+    assert abs(loss["loss"] - loss["reconstruction"] - loss["kl"]) < 1e-6 * loss["loss"]
+    # The run's last test loss is this loss on the same images (one z draw per image:
+    # within a few percent, not bit for bit).
+    assert abs(loss["loss"] - r["curve"][-1]["test_loss"]) < 0.05 * loss["loss"]
+    # -L_k bounds -log p(y) from above and tightens with k: -L_50 < -L_1 ~ F (the same
+    # images; their standard errors are between images, so not the scale of the gap).
+    nll_1, _ = vae.nll(x, k=1, seed=2)
+    nll_50, _ = vae.nll(x, k=50, seed=2)
+    assert nll_50 < nll_1 - 0.1, (nll_1, nll_50)
+    assert abs(nll_1 - loss["loss"]) < 0.05 * loss["loss"]
+    y = vae.decode(mu)
+    assert y.shape == x.shape and (y >= 0).all() and (y <= 1).all()
+    s = vae.sample(7)
+    assert s.shape == (7, 64)
+    with pytest.raises(ebmrs.EbmError, match="z: has 3 columns, the model takes 4"):
+        vae.decode(np.zeros((2, 3)))
+    with pytest.raises(ebmrs.EbmError, match="x: holds NaN"):
+        vae.encode(np.full((1, 64), np.nan))

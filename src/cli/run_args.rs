@@ -7,8 +7,7 @@ use ebm::train::{FitConfig, RunDir};
 use ebm::{Error, Result};
 use std::path::PathBuf;
 
-/// Epoch checkpoints kept when neither `--keep` nor a resumed run says.
-pub const DEFAULT_KEEP: usize = 3;
+pub use ebm::train::DEFAULT_KEEP;
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunFolderArgs {

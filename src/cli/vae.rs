@@ -16,8 +16,8 @@ use clap::Args;
 use ebm::data::images::ImageSet;
 use ebm::eval::latent::zero_temperature;
 use ebm::eval::vae::{SavedVae, nll_estimate};
-use ebm::train::vae::{METRICS_HEADER, VaeOptions, VaeStep};
-use ebm::train::{FitConfig, Outcome, Position, RunDir, fit};
+use ebm::train::vae::{VaeOptions, train_run};
+use ebm::train::{FitConfig, Outcome};
 use ebm::{Error, Result};
 use ndarray::s;
 use rand::SeedableRng;
@@ -68,92 +68,23 @@ pub struct EvalVaeArgs {
     pub out: Option<PathBuf>,
 }
 
-/// The step to fit and where it starts: the run saved in `run` (when `resumed`, saying
-/// from where), else a fresh one from the flags, its config and metrics header written.
-fn step_for<'a>(
-    a: &TrainVaeArgs,
-    run: Option<&RunDir>,
-    resumed: bool,
-    data: &'a ImageSet,
-    seed: u64,
-) -> Result<(VaeStep<'a>, Position)> {
-    if let (true, Some(r)) = (resumed, run) {
-        let (s, at) = VaeStep::resume(r, data.train.view(), &data.test)?;
-        let inside = if at.update > 0 {
-            format!(" and {} batches of epoch {}", at.update, at.round + 1)
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "resuming {} after epoch {}{inside}",
-            r.path().display(),
-            at.round
-        );
-        return Ok((s, at));
-    }
-    let s = VaeStep::new(
-        a.options.resolve(data, seed)?,
-        data.train.view(),
-        &data.test,
-    )?;
-    if let Some(r) = run {
-        r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
-        r.start_metrics(&METRICS_HEADER)?;
-    }
-    Ok((s, Position::default()))
-}
-
-/// `ebm train vae`: settings and data, then [`ebm::train::fit`] over a [`VaeStep`], then
-/// the figures and the report.
+/// `ebm train vae`: [`train_run`] in the run folder the flags name.
 pub fn train(a: &TrainVaeArgs, seed: u64) -> Result<()> {
-    let o = &a.options;
-    if o.epochs == 0 || o.batch == 0 {
-        return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
-    }
     let run = a.folder.open("runs/vae")?;
-    // On resume the saved config wins over the flags (except --epochs and --minutes).
-    let saved = match (&a.folder.resume, &run) {
-        (Some(_), Some(r)) => Some(VaeStep::saved_config(r)?),
-        _ => None,
-    };
-    // Data paths come from the command line only; a resumed run's config names its
-    // data for the message, and is never opened.
-    if let Some(c) = &saved {
-        ebm::train::check_resumed_data(c.data_dir.as_deref(), o.data.as_deref())?;
-    }
-    let data_dir = o.data.clone();
-    let data = ImageSet::load(data_dir.as_deref(), saved.as_ref().map_or(seed, |c| c.seed))?;
-    let (mut step, start) = step_for(a, run.as_ref(), saved.is_some(), &data, seed)?;
-    eprintln!(
-        "config: {}",
-        serde_json::to_string(step.config()).expect("config serializes")
-    );
-    println!("{}", step.config().describe());
-    println!(
-        "{:>5} {:>12} {:>12} {:>10} {:>8}",
-        "epoch", "train loss", "test loss", "test KL", "seconds"
-    );
     let fit_cfg = FitConfig {
         checkpoint_every: a.checkpoint_every,
         stop_after_updates: a.stop_after_batches,
         ..a.folder
-            .fit_config(o.epochs, a.folder.keep_or(None), "ebm train vae")
+            .fit_config(a.options.epochs, a.folder.keep_or(None), "ebm train vae")
     };
-    if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
+    let resumed = a.folder.resume.is_some();
+    let (outcome, report) = train_run(&a.options, run.as_ref(), resumed, seed, &fit_cfg)?;
+    if outcome == Outcome::Interrupted {
         return Ok(());
     }
-    let seed = step.config().seed;
-    if let Some(r) = &run {
-        let dir = r.path();
-        ebm::figures::vae_run_figures(
-            dir,
-            &mut step.vae,
-            data.test.view(),
-            &data.test_labels,
-            seed,
-        )?;
-        println!("run folder: {}", dir.display());
-        println!("report: {}", ebm::report::write_report(dir)?.display());
+    if let (Some(r), Some(report)) = (&run, report) {
+        println!("run folder: {}", r.path().display());
+        println!("report: {}", report.display());
     }
     if let Some(p) = &a.folder.save {
         println!("checkpoint: {}", p.display());

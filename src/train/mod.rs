@@ -84,6 +84,9 @@
 //! # Ok::<(), ebm::Error>(())
 //! ```
 
+/// Epoch checkpoints kept when neither `--keep` nor a resumed run says.
+pub const DEFAULT_KEEP: usize = 3;
+
 pub mod classifier;
 pub mod rbm;
 pub mod run_dir;

@@ -146,6 +146,21 @@ impl RunDir {
         append_line(&self.join("metrics.jsonl"), &row.json.to_string())
     }
 
+    /// The rows of `metrics.jsonl` so far, as a JSON array of objects (one per round).
+    pub fn read_metrics(&self) -> Result<serde_json::Value> {
+        let p = self.join("metrics.jsonl");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::format(&p, format!("line {}: not JSON: {e}", i + 1)))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(serde_json::Value::Array)
+    }
+
     /// Resume: keep the CSV header and the first `rows` data rows of `metrics.csv` and
     /// `metrics.jsonl` (the rows the checkpoint had seen), and remove the temporary files
     /// of a killed writer.

@@ -525,3 +525,82 @@ impl VaeOptions {
         })
     }
 }
+
+/// A training run of the VAE as `ebm train vae` and `ebmrs.train_vae` make it: the
+/// data its settings name (a resumed run's own), the step (fresh from `options`, or
+/// resumed from `run`), the table's header, [`fit`](super::fit) under `cfg`, and, once
+/// finished in a run folder, its figures and report. Returns how the loop ended and the
+/// report's path.
+pub fn train_run(
+    options: &VaeOptions,
+    run: Option<&RunDir>,
+    resume: bool,
+    seed: u64,
+    cfg: &super::FitConfig,
+) -> Result<(super::Outcome, Option<std::path::PathBuf>)> {
+    use super::{Outcome, Position};
+    if options.epochs == 0 || options.batch == 0 {
+        return Err(Error::invalid("--epochs/--batch", "must be at least 1"));
+    }
+    let saved = match (resume, run) {
+        (true, Some(r)) => Some(VaeStep::saved_config(r)?),
+        _ => None,
+    };
+    if let Some(c) = &saved {
+        super::check_resumed_data(c.data_dir.as_deref(), options.data.as_deref())?;
+    }
+    let data = ImageSet::load(
+        options.data.as_deref(),
+        saved.as_ref().map_or(seed, |c| c.seed),
+    )?;
+    let (mut step, start) = match (resume, run) {
+        (true, Some(r)) => {
+            let (s, at) = VaeStep::resume(r, data.train.view(), &data.test)?;
+            let inside = if at.update > 0 {
+                format!(" and {} batches of epoch {}", at.update, at.round + 1)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "resuming {} after epoch {}{inside}",
+                r.path().display(),
+                at.round
+            );
+            (s, at)
+        }
+        _ => {
+            let s = VaeStep::new(options.resolve(&data, seed)?, data.train.view(), &data.test)?;
+            if let Some(r) = run {
+                r.write_config(&serde_json::to_value(s.config()).expect("config serializes"))?;
+                r.start_metrics(&METRICS_HEADER)?;
+            }
+            (s, Position::default())
+        }
+    };
+    eprintln!(
+        "config: {}",
+        serde_json::to_string(step.config()).expect("config serializes")
+    );
+    println!("{}", step.config().describe());
+    println!(
+        "{:>5} {:>12} {:>12} {:>10} {:>8}",
+        "epoch", "train loss", "test loss", "test KL", "seconds"
+    );
+    let outcome = super::fit(&mut step, run, start, cfg)?;
+    if outcome == Outcome::Interrupted {
+        return Ok((outcome, None));
+    }
+    let Some(r) = run else {
+        return Ok((outcome, None));
+    };
+    let seed = step.config().seed;
+    let dir = r.path();
+    crate::figures::vae_run_figures(
+        dir,
+        &mut step.vae,
+        data.test.view(),
+        &data.test_labels,
+        seed,
+    )?;
+    Ok((outcome, Some(crate::report::write_report(dir)?)))
+}
