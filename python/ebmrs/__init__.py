@@ -22,6 +22,9 @@ Energies become probabilities through the Gibbs distribution
   :func:`load_images`); :class:`Vae` loads a checkpoint and offers ``encode``,
   ``decode``, ``sample``, ``loss`` (``F`` per image) and ``nll`` (the
   importance-weighted bound ``-L_k``);
+- :func:`train_rbm` trains a Bernoulli-Bernoulli RBM (``E(v, h) = -b.v - c.h - v^T W h``)
+  by CD-k or PCD; :class:`Rbm` loads a checkpoint and offers ``free_energy``, ``log_z``
+  (exact for a small layer, else AIS), ``log_prob``, Gibbs ``sample`` and ``params``;
 - :func:`to_inference_data` turns a :func:`sample` result into ``arviz.InferenceData``
   when ArviZ is installed.
 
@@ -31,6 +34,7 @@ argument.
 
 from ._ebmrs import (
     EbmError,
+    Rbm,
     Vae,
     energy,
     load_images,
@@ -38,12 +42,14 @@ from ._ebmrs import (
     sample,
     summary,
     toy_density,
+    train_rbm,
     train_toy,
     train_vae,
 )
 
 __all__ = [
     "EbmError",
+    "Rbm",
     "Vae",
     "energy",
     "load_images",
@@ -52,6 +58,7 @@ __all__ = [
     "summary",
     "to_inference_data",
     "toy_density",
+    "train_rbm",
     "train_toy",
     "train_vae",
 ]

@@ -130,3 +130,52 @@ class Vae:
         self, x: npt.NDArray[np.floating[Any]], k: int = 5000, seed: int = 0
     ) -> tuple[float, float]:
         """``-L_k`` (Burda et al. 2016) per image in nats and its standard error."""
+
+def train_rbm(
+    run: str,
+    resume: bool = False,
+    seed: int = 0,
+    keep: int | None = None,
+    minutes: float | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Train a Bernoulli-Bernoulli RBM as ``ebm train rbm --run RUN`` does; the keyword
+    options are that command's (``data``, ``hidden``, ``epochs``, ``sampler``, ``k``,
+    ``lr``, ``ais_every``, ...). Returns ``curve`` (one dict per epoch: reconstruction
+    error, exact train/test log-likelihood for at most 20 hidden units), ``interrupted``,
+    ``run`` and ``report``."""
+
+class Rbm:
+    """A saved RBM: ``E(v, h) = -b.v - c.h - v^T W h`` over binary ``v``, ``h``; free
+    energy ``F(v) = -log sum_h exp(-E(v, h))``, ``log p(v) = -F(v) - log Z``."""
+
+    visible: int
+    hidden: int
+    config: dict[str, Any]
+    params: dict[str, npt.NDArray[np.float32]]
+
+    def __init__(self, checkpoint: str) -> None: ...
+    def free_energy(self, v: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
+        """``F(v)`` of each row (zeros and ones)."""
+    def log_z(
+        self,
+        method: str = "exact",
+        data: npt.NDArray[np.floating[Any]] | None = None,
+        runs: int = 100,
+        betas: int = 14_500,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """``log Z`` exactly (at most 24 units in the smaller layer) or by AIS from the
+        base-rate RBM of ``data``: ``log_z``, ``std_err``, ``method``."""
+    def log_prob(
+        self, v: npt.NDArray[np.floating[Any]], log_z: float
+    ) -> npt.NDArray[np.float64]:
+        """``-F(v) - log Z`` of each row."""
+    def sample(
+        self,
+        n: int = 16,
+        sweeps: int = 1000,
+        seed: int = 0,
+        start: npt.NDArray[np.floating[Any]] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        """``p(v = 1 | h)`` after ``sweeps`` block-Gibbs sweeps of ``n`` chains."""

@@ -756,6 +756,224 @@ fn train_vae<'py>(
     Ok(out)
 }
 
+/// A saved RBM (`ebm train rbm --save`, or a run folder's checkpoint): the lecture's
+/// Bernoulli-Bernoulli energy `E(v, h) = -b.v - c.h - v^T W h`, its free energy
+/// `F(v) = -log sum_h exp(-E(v, h))`, `log Z` (exact for a small layer, else AIS) and
+/// Gibbs samples, on NumPy arrays.
+#[pyclass(name = "Rbm", module = "ebmrs")]
+struct PyRbm {
+    rbm: ebm::models::rbm::Rbm,
+    config: ebm::models::rbm::RbmConfig,
+}
+
+/// `v` as float32 `[n, width]` of zeros and ones; the error names `what`.
+fn binary_rows(v: &Bound<'_, PyAny>, width: usize, what: &str) -> PyResult<ndarray::Array2<f32>> {
+    let a = rows_f32(v, width, what)?;
+    if let Some(x) = a.iter().find(|x| **x != 0.0 && **x != 1.0) {
+        return Err(EbmError::new_err(format!(
+            "{what}: holds {x} (an RBM's visible units are 0 or 1; binarize first)"
+        )));
+    }
+    Ok(a)
+}
+
+#[pymethods]
+impl PyRbm {
+    /// Loads `checkpoint`: a `.safetensors` file, or a run folder (its latest model,
+    /// `model.safetensors`).
+    #[new]
+    fn new(checkpoint: std::path::PathBuf) -> PyResult<Self> {
+        let path = if checkpoint.is_dir() {
+            checkpoint.join("model.safetensors")
+        } else {
+            checkpoint
+        };
+        let (rbm, config) = ebm::models::rbm::Rbm::load(&path).map_err(err)?;
+        Ok(PyRbm { rbm, config })
+    }
+
+    #[getter]
+    fn visible(&self) -> usize {
+        self.rbm.visible()
+    }
+
+    #[getter]
+    fn hidden(&self) -> usize {
+        self.rbm.hidden()
+    }
+
+    /// The training settings saved with the weights, as a dict.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_to_py(
+            py,
+            &serde_json::to_value(&self.config).expect("config serializes"),
+        )
+    }
+
+    /// The parameters as float32 arrays: `w` `[visible, hidden]`, `b` `[visible]`, `c`
+    /// `[hidden]`.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        out.set_item("w", self.rbm.weights().to_owned().into_pyarray(py))?;
+        out.set_item("b", self.rbm.b.value.clone().into_pyarray(py))?;
+        out.set_item("c", self.rbm.c.value.clone().into_pyarray(py))?;
+        Ok(out)
+    }
+
+    /// `F(v) = -b.v - sum_j softplus(c_j + (v W)_j)` of each row of `v` (`[n, visible]`,
+    /// zeros and ones), float64 `[n]`.
+    fn free_energy<'py>(
+        &self,
+        py: Python<'py>,
+        v: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+        let v = binary_rows(v, self.rbm.visible(), "v")?;
+        let f = py.detach(|| self.rbm.free_energy(v.view())).map_err(err)?;
+        Ok(f.into_pyarray(py))
+    }
+
+    /// `log Z = log sum_{v,h} exp(-E(v, h))`: exactly when the smaller layer has at
+    /// most 24 units (`method="exact"`), else by AIS from the base-rate RBM fitted to
+    /// `data` (`[n, visible]`; Salakhutdinov and Murray's schedule of `betas`
+    /// distributions, `runs` particles). Returns `log_z`, `std_err` (0 when exact),
+    /// `method`.
+    #[pyo3(signature = (method="exact", data=None, runs=100, betas=14_500, seed=0))]
+    fn log_z<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        data: Option<&Bound<'py, PyAny>>,
+        runs: usize,
+        betas: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        use ebm::models::rbm::{ais_log_z, ais_schedule, base_rate_bias, check_ais_memory};
+        let out = PyDict::new(py);
+        out.set_item("method", method)?;
+        match method {
+            "exact" => {
+                let l = py.detach(|| self.rbm.log_z_exact()).map_err(err)?;
+                out.set_item("log_z", l)?;
+                out.set_item("std_err", 0.0)?;
+            }
+            "ais" => {
+                let base = match data {
+                    Some(d) => base_rate_bias(binary_rows(d, self.rbm.visible(), "data")?.view()),
+                    None => vec![0.0; self.rbm.visible()],
+                };
+                check_ais_memory(runs, betas, self.rbm.visible(), self.rbm.hidden())
+                    .map_err(err)?;
+                let sched = ais_schedule(Some(betas));
+                let e = py
+                    .detach(|| ais_log_z(&self.rbm, &base, &sched, runs, seed))
+                    .map_err(err)?;
+                out.set_item("log_z", e.log_z)?;
+                out.set_item("std_err", e.std_err)?;
+                out.set_item("ess", e.ess)?;
+            }
+            other => {
+                return Err(EbmError::new_err(format!(
+                    "method: `{other}` is not one of exact, ais"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `log p(v) = -F(v) - log Z` of each row of `v`, float64 `[n]`, given `log_z`.
+    fn log_prob<'py>(
+        &self,
+        py: Python<'py>,
+        v: &Bound<'py, PyAny>,
+        log_z: f64,
+    ) -> PyResult<Bound<'py, numpy::PyArray1<f64>>> {
+        let v = binary_rows(v, self.rbm.visible(), "v")?;
+        let f = py.detach(|| self.rbm.free_energy(v.view())).map_err(err)?;
+        let lp: Vec<f64> = f.iter().map(|f| -f - log_z).collect();
+        Ok(lp.into_pyarray(py))
+    }
+
+    /// `sweeps` block-Gibbs sweeps of `n` chains started from uniform random images
+    /// (or from the rows of `start`); returns `p(v = 1 | h)` of the last sweep, float32
+    /// `[n, visible]`.
+    #[pyo3(signature = (n=16, sweeps=1000, seed=0, start=None))]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        sweeps: usize,
+        seed: u64,
+        start: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        use rand::{Rng, SeedableRng};
+        let v0 = match start {
+            Some(s) => binary_rows(s, self.rbm.visible(), "start")?,
+            None => {
+                if n == 0 {
+                    return Err(EbmError::new_err("n: must be at least 1"));
+                }
+                let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5eed);
+                ndarray::Array2::from_shape_simple_fn((n, self.rbm.visible()), || {
+                    f32::from(u8::from(rng.r#gen::<bool>()))
+                })
+            }
+        };
+        let p = py
+            .detach(|| ebm::models::rbm::gibbs_chains(&self.rbm, v0.view(), sweeps, seed))
+            .map_err(err)?;
+        Ok(p.into_pyarray(py))
+    }
+}
+
+/// Train an RBM as `ebm train rbm --run RUN` does (keyword options = that command's
+/// flags); returns `curve` (the metrics rows), `interrupted`, `run`, `report`.
+#[pyfunction]
+#[pyo3(signature = (run, resume=false, seed=0, keep=None, minutes=None, **options))]
+fn train_rbm<'py>(
+    py: Python<'py>,
+    run: std::path::PathBuf,
+    resume: bool,
+    seed: u64,
+    keep: Option<usize>,
+    minutes: Option<f64>,
+    options: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use ebm::train::rbm::{RbmOptions, RbmRunInfo, train_run};
+    use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
+    let opts: RbmOptions = options_from_args("train_rbm", &flags(options)?).map_err(err)?;
+    ebm::progress::set_quiet(true);
+    let result = py.detach(|| -> ebm::Result<_> {
+        let info = RbmRunInfo::resolve(&opts, resume.then_some(run.as_path()), seed, keep)?;
+        let dir = if resume {
+            RunDir::resume(&run)?
+        } else {
+            RunDir::open(&run)?
+        };
+        let fit_config = |epochs, _| FitConfig {
+            rounds: epochs,
+            minutes,
+            keep: info.keep,
+            command: "ebmrs.train_rbm(\"{run}\", resume=True)".into(),
+            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
+                Python::attach(|py| py.check_signals().is_err())
+            })),
+            ..FitConfig::default()
+        };
+        let (outcome, report) = train_run(&opts, &info, Some(&dir), resume, fit_config)?;
+        let curve = dir.read_metrics()?;
+        Ok((outcome == Outcome::Interrupted, report, curve))
+    });
+    let (interrupted, report, curve) = result.map_err(err)?;
+    let out = PyDict::new(py);
+    out.set_item("interrupted", interrupted)?;
+    out.set_item("run", run.display().to_string())?;
+    out.set_item("curve", json_to_py(py, &curve)?)?;
+    out.set_item("report", report.map(|p| p.display().to_string()))?;
+    Ok(out)
+}
+
 /// The images the trainers read: MNIST from `data` (a folder of IDX files, gzip or
 /// not), or without it the embedded UCI digits (8 x 8, split into train and test with
 /// `seed`, as `ebm train vae --seed` splits them). Returns `train`, `test` (float32
@@ -808,6 +1026,8 @@ fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_vae, m)?)?;
     m.add_class::<PyVae>()?;
     m.add_function(wrap_pyfunction!(load_images, m)?)?;
+    m.add_function(wrap_pyfunction!(train_rbm, m)?)?;
+    m.add_class::<PyRbm>()?;
     m.add("EbmError", m.py().get_type::<EbmError>())?;
     Ok(())
 }

@@ -361,3 +361,44 @@ def test_a_vae_trained_from_python_and_its_checkpoint(tmp_path):
         vae.decode(np.zeros((2, 3)))
     with pytest.raises(ebmrs.EbmError, match="x: holds NaN"):
         vae.encode(np.full((1, 64), np.nan))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def test_an_rbm_trained_from_python_and_its_checkpoint(tmp_path):
+    run = str(tmp_path / "rbm")
+    r = ebmrs.train_rbm(run, hidden=10, epochs=3, seed=0)
+    assert not r["interrupted"] and len(r["curve"]) == 3, r["curve"]
+    rbm = ebmrs.Rbm(run)
+    assert (rbm.visible, rbm.hidden) == (64, 10)
+    p = {k: v.astype(np.float64) for k, v in rbm.params.items()}
+    w, b, c = p["w"], p["b"], p["c"]
+    # The embedded digits binarized as the trainer does (intensity > 0.5).
+    test = (ebmrs.load_images(seed=0)["test"] > 0.5).astype(np.float64)
+    # F(v) = -b.v - sum_j softplus(c_j + (v W)_j), and log Z by summing over all 2^10
+    # hidden states in NumPy: log sum_h exp(c.h + sum_i softplus(b_i + (W h)_i)).
+    f = -(test @ b) - _softplus(c + test @ w).sum(axis=1)
+    np.testing.assert_allclose(rbm.free_energy(test), f, rtol=1e-5, atol=1e-4)
+    h = ((np.arange(2**10)[:, None] >> np.arange(10)) & 1).astype(np.float64)  # [1024, 10]
+    terms = h @ c + _softplus(b + h @ w.T).sum(axis=1)
+    m = terms.max()
+    log_z = m + np.log(np.exp(terms - m).sum())
+    exact = rbm.log_z()
+    assert exact["method"] == "exact" and abs(exact["log_z"] - log_z) < 1e-4 * abs(log_z)
+    # The run's last exact test log-likelihood is the mean of log p(v) over the test set.
+    lp = rbm.log_prob(test, exact["log_z"])
+    last = r["curve"][-1]
+    assert last["unit"] == "nats per image"
+    assert abs(lp.mean() - last["test_ll"]) < 1e-3, (lp.mean(), last)
+    # AIS from the base-rate RBM agrees with the exact value within 4 standard errors.
+    train = (ebmrs.load_images(seed=0)["train"] > 0.5).astype(np.float64)
+    ais = rbm.log_z(method="ais", data=train, runs=100, betas=2000, seed=1)
+    assert abs(ais["log_z"] - log_z) < 4 * ais["std_err"] + 1e-3, (ais, log_z)
+    s = rbm.sample(n=5, sweeps=50, seed=2)
+    assert s.shape == (5, 64) and (s >= 0).all() and (s <= 1).all()
+    with pytest.raises(ebmrs.EbmError, match="v: holds 0.5"):
+        rbm.free_energy(np.full((1, 64), 0.5))
+    with pytest.raises(ebmrs.EbmError, match="method"):
+        rbm.log_z(method="quadrature")

@@ -15,12 +15,9 @@
 use clap::Args;
 use ebm::data::images::BinarySets;
 use ebm::models::rbm::{MAX_EXACT_UNITS, Rbm};
-use ebm::train::rbm::{
-    EXACT_HIDDEN, RbmOptions, RbmRunInfo, RbmStep, RbmTrainer, ais_betas, read_curve,
-};
-use ebm::train::{FitConfig, Outcome, Position, RunDir, Step, fit};
+use ebm::train::rbm::{EXACT_HIDDEN, RbmOptions, RbmRunInfo, ais_betas, train_run};
+use ebm::train::{FitConfig, Outcome};
 use ebm::{Error, Result};
-use ndarray::Array2;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -49,125 +46,28 @@ fn run_info(a: &TrainRbmArgs, seed: u64) -> Result<RbmRunInfo> {
         ));
     }
     f.check()?;
-    let Some(dir) = &f.resume else {
-        // The flags are checked before the run folder is touched.
-        o.check_fresh(seed)?;
-        return Ok(o.run_info(seed, f.keep_or(None)));
-    };
-    let mut i = RbmRunInfo::load(dir)?;
-    let saved = i.data.as_ref().map(|d| d.display().to_string());
-    ebm::train::check_resumed_data(saved.as_deref(), o.data.as_deref())?;
-    i.data = o.data.clone();
-    i.keep = f.keep_or(Some(i.keep));
-    Ok(i)
+    RbmRunInfo::resolve(o, f.resume.as_deref(), seed, f.keep)
 }
 
-/// The model and its trainer: the saved ones of a resumed run (its schedule stretched to
-/// a larger --epochs), or fresh ones from the flags.
-fn model_and_trainer(
-    a: &TrainRbmArgs,
-    run: Option<&RunDir>,
-    train: &Array2<f32>,
-    seed: u64,
-) -> Result<(Rbm, RbmTrainer)> {
-    Ok(match run {
-        Some(r) if a.folder.resume.is_some() => {
-            let (trainer, rbm) = RbmTrainer::resume(r, a.options.epochs)?;
-            eprintln!(
-                "resuming {} after epoch {} of {}",
-                r.path().display(),
-                trainer.epoch(),
-                trainer.config.epochs
-            );
-            (rbm, trainer)
-        }
-        _ => {
-            let cfg = a.options.config(train.ncols(), seed)?;
-            (
-                RbmTrainer::init_model(&cfg, train.view())?,
-                RbmTrainer::new(cfg)?,
-            )
-        }
-    })
-}
-
-/// `ebm train rbm`: settings and data, then [`ebm::train::fit`] over an [`RbmStep`], then
-/// the pictures and the report.
+/// `ebm train rbm`: [`train_run`] in the run folder the flags name.
 pub fn train(a: &TrainRbmArgs, seed: u64) -> Result<()> {
     let info = run_info(a, seed)?;
-    let seed = info.seed;
     let run = a.folder.open("runs/rbm")?;
-    let BinarySets {
-        train,
-        test,
-        what,
-        grey,
-    } = BinarySets::load(info.data.as_deref(), seed)?;
-    if let Some(r) = &run {
-        // The run folder's figures draw square tiles.
-        ebm::figures::image_side(train.ncols())
-            .map_err(|e| Error::invalid("--run", format!("cannot draw the tiles: {e}")))?;
-        eprintln!("run folder: {}", r.path().display());
-    }
-    let (rbm, trainer) = model_and_trainer(a, run.as_ref(), &train, seed)?;
-    let (cfg, done) = (trainer.config.clone(), trainer.epoch());
-    eprintln!(
-        "data: {what}, {} train / {} test images",
-        train.nrows(),
-        test.nrows()
-    );
-    eprintln!(
-        "config: {}",
-        serde_json::to_string(&cfg).expect("config serializes")
-    );
-    let curve = run
-        .as_ref()
-        .map_or(Vec::new(), |r| read_curve(r.path(), done));
-    let mut step = RbmStep::new(
-        rbm,
-        trainer,
-        (train.view(), grey.view(), test.view()),
-        info.curve(),
-        curve,
-    )?;
-    if let Some(r) = &run {
-        info.write(r, a.folder.resume.is_none(), &what, &step)?;
-    }
-    println!(
-        "{:>5} {:>10} {:>12} {:>12} {:>8}",
-        "epoch", "recon", "train LL", "test LL", "seconds"
-    );
-    if step.exact() && done == 0 {
-        let (tr, te) = step.exact_ll()?;
-        println!("{:>5} {:>10} {tr:>12.3} {te:>12.3} {:>8}", 0, "-", "-");
-    }
-    let n = step.updates_in(1);
-    let fit_cfg = FitConfig {
-        stop_after_updates: a.stop_after.map(|e| e * n),
-        ..a.folder.fit_config(cfg.epochs, info.keep, "ebm train rbm")
+    let fit_config = |epochs, per_epoch: usize| FitConfig {
+        stop_after_updates: a.stop_after.map(|e| e * per_epoch),
+        ..a.folder.fit_config(epochs, info.keep, "ebm train rbm")
     };
-    let start = Position {
-        round: done,
-        update: 0,
-        rows: done,
-    };
-    if fit(&mut step, run.as_ref(), start, &fit_cfg)? == Outcome::Interrupted {
+    let resumed = a.folder.resume.is_some();
+    let (outcome, report) = train_run(&a.options, &info, run.as_ref(), resumed, fit_config)?;
+    if outcome == Outcome::Interrupted {
         return Ok(());
     }
     if let Some(p) = &a.folder.save {
         println!("checkpoint: {}", p.display());
     }
-    if let Some(r) = &run {
-        ebm::figures::rbm_run_figures(
-            r.path(),
-            &step.rbm,
-            step.trainer.chains(),
-            &test,
-            info.sample_sweeps,
-            seed,
-        )?;
+    if let (Some(r), Some(report)) = (&run, report) {
         println!("pictures: {}", r.path().display());
-        println!("report: {}", ebm::report::write_report(r.path())?.display());
+        println!("report: {}", report.display());
     }
     Ok(())
 }

@@ -984,3 +984,123 @@ impl RbmOptions {
         }
     }
 }
+
+impl RbmRunInfo {
+    /// The settings of a run: a resumed run's `run.json` (`resume` names its folder;
+    /// `options.data` must name the data it was trained on, and replaces the saved path),
+    /// else the options', checked before any folder is made. `keep` overrides the saved
+    /// or default number of kept checkpoints.
+    pub fn resolve(
+        options: &RbmOptions,
+        resume: Option<&Path>,
+        seed: u64,
+        keep: Option<usize>,
+    ) -> Result<RbmRunInfo> {
+        options.check()?;
+        let Some(dir) = resume else {
+            options.check_fresh(seed)?;
+            return Ok(options.run_info(seed, keep.unwrap_or(super::DEFAULT_KEEP)));
+        };
+        let mut i = RbmRunInfo::load(dir)?;
+        let saved = i.data.as_ref().map(|d| d.display().to_string());
+        super::check_resumed_data(saved.as_deref(), options.data.as_deref())?;
+        i.data = options.data.clone();
+        i.keep = keep.unwrap_or(i.keep);
+        Ok(i)
+    }
+}
+
+/// A training run of the RBM as `ebm train rbm` and `ebmrs.train_rbm` make it: the data
+/// `info` names, the model and trainer (a resumed run's, its schedule stretched to
+/// `options.epochs`, or fresh ones), the table, [`fit`](super::fit) under the settings
+/// `fit_config(epochs, updates per epoch)` returns, and once finished in a run folder its
+/// pictures and report. Returns how the loop ended and the report's path.
+pub fn train_run(
+    options: &RbmOptions,
+    info: &RbmRunInfo,
+    run: Option<&RunDir>,
+    resume: bool,
+    fit_config: impl FnOnce(usize, usize) -> super::FitConfig,
+) -> Result<(super::Outcome, Option<PathBuf>)> {
+    use super::{Outcome, Position};
+    let seed = info.seed;
+    let crate::data::images::BinarySets {
+        train,
+        test,
+        what,
+        grey,
+    } = crate::data::images::BinarySets::load(info.data.as_deref(), seed)?;
+    if let Some(r) = run {
+        // The run folder's figures draw square tiles.
+        crate::figures::image_side(train.ncols())
+            .map_err(|e| Error::invalid("--run", format!("cannot draw the tiles: {e}")))?;
+        eprintln!("run folder: {}", r.path().display());
+    }
+    let (rbm, trainer) = match run {
+        Some(r) if resume => {
+            let (trainer, rbm) = RbmTrainer::resume(r, options.epochs)?;
+            eprintln!(
+                "resuming {} after epoch {} of {}",
+                r.path().display(),
+                trainer.epoch(),
+                trainer.config.epochs
+            );
+            (rbm, trainer)
+        }
+        _ => {
+            let cfg = options.config(train.ncols(), seed)?;
+            (
+                RbmTrainer::init_model(&cfg, train.view())?,
+                RbmTrainer::new(cfg)?,
+            )
+        }
+    };
+    let (cfg, done) = (trainer.config.clone(), trainer.epoch());
+    eprintln!(
+        "data: {what}, {} train / {} test images",
+        train.nrows(),
+        test.nrows()
+    );
+    eprintln!(
+        "config: {}",
+        serde_json::to_string(&cfg).expect("config serializes")
+    );
+    let curve = run.map_or(Vec::new(), |r| read_curve(r.path(), done));
+    let mut step = RbmStep::new(
+        rbm,
+        trainer,
+        (train.view(), grey.view(), test.view()),
+        info.curve(),
+        curve,
+    )?;
+    if let Some(r) = run {
+        info.write(r, !resume, &what, &step)?;
+    }
+    println!(
+        "{:>5} {:>10} {:>12} {:>12} {:>8}",
+        "epoch", "recon", "train LL", "test LL", "seconds"
+    );
+    if step.exact() && done == 0 {
+        let (tr, te) = step.exact_ll()?;
+        println!("{:>5} {:>10} {tr:>12.3} {te:>12.3} {:>8}", 0, "-", "-");
+    }
+    let fit_cfg = fit_config(cfg.epochs, step.updates_in(1));
+    let start = Position {
+        round: done,
+        update: 0,
+        rows: done,
+    };
+    let outcome = super::fit(&mut step, run, start, &fit_cfg)?;
+    let Some(r) = run.filter(|_| outcome != Outcome::Interrupted) else {
+        return Ok((outcome, None));
+    };
+    crate::figures::rbm_run_figures(
+        r.path(),
+        &step.rbm,
+        step.trainer.chains(),
+        &test,
+        info.sample_sweeps,
+        seed,
+    )?;
+    Ok((outcome, Some(crate::report::write_report(r.path())?)))
+}
