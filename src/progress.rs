@@ -1,7 +1,8 @@
 //! Progress of long work (training, evaluation): a bar with ETA and the live loss on a
 //! terminal (indicatif), one log line per interval otherwise, nothing when quiet
-//! ([`set_quiet`], the CLI's `--quiet`). Writes to stderr only, so stdout stays clean
-//! for tables and JSON lines.
+//! ([`set_quiet`], the CLI's `--quiet`), or events to a [`Reporter`] when one is set
+//! (the Python package's tqdm bars). Writes to stderr only, so stdout stays clean for
+//! tables and JSON lines.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -50,6 +51,13 @@ pub fn stdout_is_stderr() -> bool {
 enum Sink {
     None,
     Bar(ProgressBar),
+    Hook {
+        id: u64,
+        reporter: Reporter,
+        /// When the last update went out.
+        last: Mutex<Instant>,
+        finished: AtomicBool,
+    },
     Log {
         label: String,
         start: Instant,
@@ -69,7 +77,17 @@ pub struct Progress {
 impl Progress {
     /// Start a report of `total` units labelled `label`.
     pub fn new(total: u64, label: &str) -> Progress {
-        let sink = if is_quiet() || total == 0 {
+        let hook = reporter().filter(|_| total > 0);
+        let sink = if let Some(reporter) = hook {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            reporter(Event::Start { id, label, total });
+            Sink::Hook {
+                id,
+                reporter,
+                last: Mutex::new(Instant::now()),
+                finished: AtomicBool::new(false),
+            }
+        } else if is_quiet() || total == 0 {
             Sink::None
         } else if stdout_is_stderr() {
             // `ebm ... > log 2>&1`: log lines would land between the rows of the table
@@ -109,6 +127,20 @@ impl Progress {
         }
         match &self.sink {
             Sink::None => {}
+            Sink::Hook {
+                id, reporter, last, ..
+            } => {
+                let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+                if l.elapsed() >= HOOK_INTERVAL || done >= self.total {
+                    *l = Instant::now();
+                    let m = self.message.lock().expect("progress message").clone();
+                    reporter(Event::Update {
+                        id: *id,
+                        done,
+                        message: &m,
+                    });
+                }
+            }
             Sink::Bar(b) => {
                 b.set_message(self.message.lock().expect("progress message").clone());
                 b.inc(n);
@@ -131,10 +163,17 @@ impl Progress {
         }
     }
 
-    /// End the report (clears the bar).
+    /// End the report (clears the bar; a reporter hears it once).
     pub fn finish(&self) {
-        if let Sink::Bar(b) = &self.sink {
-            b.finish_and_clear();
+        match &self.sink {
+            Sink::Bar(b) => b.finish_and_clear(),
+            Sink::Hook {
+                id,
+                reporter,
+                finished,
+                ..
+            } if !finished.swap(true, Ordering::Relaxed) => reporter(Event::Finish { id: *id }),
+            _ => {}
         }
     }
 }
@@ -143,4 +182,44 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
     }
+}
+
+/// What a [`Reporter`] hears about one report: its start (`label`, `total` units), its
+/// progress (`done` units, the live message; at most every [`HOOK_INTERVAL`] and at the
+/// end) and its finish. `id` tells concurrent reports apart.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Event<'a> {
+    Start {
+        id: u64,
+        label: &'a str,
+        total: u64,
+    },
+    Update {
+        id: u64,
+        done: u64,
+        message: &'a str,
+    },
+    Finish {
+        id: u64,
+    },
+}
+
+/// A process-wide receiver of progress (the Python package's tqdm bars), in place of
+/// the terminal bar and the log lines.
+pub type Reporter = std::sync::Arc<dyn Fn(Event<'_>) + Send + Sync>;
+
+static REPORTER: Mutex<Option<Reporter>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The shortest time between two [`Event::Update`]s of one report.
+pub const HOOK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Send every later report's events to `r` (or, with `None`, back to the terminal bar and
+/// log lines). A reporter hears every report, [`set_quiet`] or not: it was asked for.
+pub fn set_reporter(r: Option<Reporter>) {
+    *REPORTER.lock().unwrap_or_else(|p| p.into_inner()) = r;
+}
+
+fn reporter() -> Option<Reporter> {
+    REPORTER.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }

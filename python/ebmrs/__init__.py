@@ -28,10 +28,13 @@ Energies become probabilities through the Gibbs distribution
 - :func:`to_inference_data` turns a :func:`sample` result into ``arviz.InferenceData``
   when ArviZ is installed.
 
-Errors are :class:`EbmError` (a ``ValueError``) with one-line messages naming the
-argument.
+Long work shows its progress (:func:`progress`): tqdm bars when tqdm is installed (a
+widget in Jupyter), else the library's own bar on a terminal. Errors are
+:class:`EbmError` (a ``ValueError``) with one-line messages naming the argument.
 """
 
+from ._ebmrs import set_progress as _set_progress
+from ._ebmrs import set_quiet as _set_quiet
 from ._ebmrs import (
     EbmError,
     Rbm,
@@ -54,6 +57,7 @@ __all__ = [
     "energy",
     "load_images",
     "log_z",
+    "progress",
     "sample",
     "summary",
     "to_inference_data",
@@ -79,3 +83,42 @@ def to_inference_data(result):
         sample_stats=result["sample_stats"],
         attrs=result["attrs"],
     )
+
+
+def _tqdm_callback():
+    """A progress callback drawing tqdm bars (``tqdm.auto``: a widget in Jupyter, a text
+    bar on a terminal), or None when tqdm is not installed."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    bars = {}
+
+    def report(kind, id, label, total, done, message):
+        if kind == "start":
+            bars[id] = tqdm(total=total, desc=label, leave=False)
+        elif kind == "update" and id in bars:
+            bar = bars[id]
+            bar.update(done - bar.n)
+            if message:
+                bar.set_postfix_str(message, refresh=False)
+        elif kind == "finish" and id in bars:
+            bars.pop(id).close()
+
+    return report
+
+
+def progress(enabled=True, callback=None):
+    """Progress of long work (sampling, training, AIS). ``enabled=False`` silences it;
+    ``callback(kind, id, label, total, done, message)`` (``kind`` "start", "update" or
+    "finish") receives it; by default tqdm draws it (a widget in Jupyter, a bar on a
+    terminal) when tqdm is installed, else the library draws its own bar on a terminal
+    and a log line every 10 s elsewhere. Called with the defaults at import."""
+    _set_quiet(not enabled)
+    if not enabled:
+        _set_progress(None)
+    else:
+        _set_progress(callback if callback is not None else _tqdm_callback())
+
+
+progress()

@@ -179,3 +179,12 @@ class Rbm:
         start: npt.NDArray[np.floating[Any]] | None = None,
     ) -> npt.NDArray[np.float32]:
         """``p(v = 1 | h)`` after ``sweeps`` block-Gibbs sweeps of ``n`` chains."""
+
+def set_progress(
+    callback: Callable[[str, int, str, int, int, str], Any] | None = None,
+) -> None:
+    """Send progress reports to ``callback(kind, id, label, total, done, message)``
+    (use ``ebmrs.progress``)."""
+
+def set_quiet(quiet: bool) -> None:
+    """Silence progress reports (use ``ebmrs.progress``)."""

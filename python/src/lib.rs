@@ -211,7 +211,6 @@ fn sample<'py>(
         init_scale,
         target_accept,
     };
-    ebm::progress::set_quiet(true);
     // The GIL is released while the chains run: a Python energy takes it for each call.
     let run = py.detach(|| spec.run(e, seed));
     let run = resolved.result(run)?;
@@ -444,7 +443,6 @@ fn train_toy<'py>(
     use ebm::train::toy::{ToyOptions, ToyStep, finish_run, open_run};
     use ebm::train::{FitConfig, Interrupt, Outcome, fit, options_from_args};
     let opts: ToyOptions = options_from_args("train_toy", &flags(options)?).map_err(err)?;
-    ebm::progress::set_quiet(true);
     let result = py.detach(|| -> ebm::Result<_> {
         let (dir, t, saved) = open_run(&run, resume, &opts, seed)?;
         let mut step = ToyStep {
@@ -726,7 +724,6 @@ fn train_vae<'py>(
     use ebm::train::vae::{VaeOptions, train_run};
     use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
     let opts: VaeOptions = options_from_args("train_vae", &flags(options)?).map_err(err)?;
-    ebm::progress::set_quiet(true);
     let result = py.detach(|| -> ebm::Result<_> {
         let dir = if resume {
             RunDir::resume(&run)?
@@ -943,7 +940,6 @@ fn train_rbm<'py>(
     use ebm::train::rbm::{RbmOptions, RbmRunInfo, train_run};
     use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
     let opts: RbmOptions = options_from_args("train_rbm", &flags(options)?).map_err(err)?;
-    ebm::progress::set_quiet(true);
     let result = py.detach(|| -> ebm::Result<_> {
         let info = RbmRunInfo::resolve(&opts, resume.then_some(run.as_path()), seed, keep)?;
         let dir = if resume {
@@ -998,6 +994,54 @@ fn load_images<'py>(
     Ok(out)
 }
 
+/// Progress reports of later calls go to `callback(kind, id, label, total, done,
+/// message)` (`kind`: "start", "update", "finish"; updates at most every 100 ms and at
+/// the end), or with `None` back to the library's own terminal bar and log lines. An
+/// error the callback raises is reported as unraisable and ignored.
+#[pyfunction]
+#[pyo3(signature = (callback=None))]
+fn set_progress(callback: Option<Py<PyAny>>) {
+    use ebm::progress::{Event, Reporter};
+    let r = callback.map(|cb| -> Reporter {
+        std::sync::Arc::new(move |e: Event<'_>| {
+            Python::attach(|py| {
+                let r = match e {
+                    Event::Start { id, label, total } => {
+                        cb.call1(py, ("start", id, label, total, 0u64, ""))
+                    }
+                    Event::Update { id, done, message } => {
+                        cb.call1(py, ("update", id, "", 0u64, done, message))
+                    }
+                    Event::Finish { id } => cb.call1(py, ("finish", id, "", 0u64, 0u64, "")),
+                };
+                match r {
+                    Ok(_) => {}
+                    // A Ctrl-C that arrived while the callback ran: its KeyboardInterrupt
+                    // is raised inside the callback, not where the caller waits for it.
+                    // Deliver it again, for the training loop's check (or the
+                    // interpreter, once the call returns) to see.
+                    Err(err) if err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) => {
+                        // SAFETY: PyErr_SetInterrupt takes no arguments and only marks
+                        // SIGINT as pending in the interpreter (CPython documents it as
+                        // callable from any thread, with or without the GIL; it is in the
+                        // limited API since 3.2). No Rust memory is touched. Tested by
+                        // test_ctrl_c_stops_a_run_that_then_resumes with tqdm's callback.
+                        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+                    }
+                    Err(err) => err.write_unraisable(py, None),
+                }
+            })
+        })
+    });
+    ebm::progress::set_reporter(r);
+}
+
+/// Silence (`True`) or restore progress reports.
+#[pyfunction]
+fn set_quiet(quiet: bool) {
+    ebm::progress::set_quiet(quiet);
+}
+
 /// Panics with `msg`, on a worker thread of the pool with the GIL released when
 /// `worker`: what the tests use to check that a Rust panic reaches Python as PyO3's
 /// `PanicException` carrying its message, and leaves the interpreter usable (the build
@@ -1023,6 +1067,8 @@ fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(toy_density, m)?)?;
     m.add_function(wrap_pyfunction!(energy, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(set_progress, m)?)?;
+    m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
     m.add_function(wrap_pyfunction!(train_vae, m)?)?;
     m.add_class::<PyVae>()?;
     m.add_function(wrap_pyfunction!(load_images, m)?)?;

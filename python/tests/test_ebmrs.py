@@ -185,10 +185,28 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     ]
 
 
-def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
+def _sleeps_through_the_signal():
+    """A progress callback whose first call sleeps past the signal below, so that the
+    KeyboardInterrupt is raised inside it (the binding must deliver it again)."""
+    import time
+
+    calls = []
+
+    def report(*event):
+        calls.append(event)
+        if len(calls) == 1:
+            time.sleep(2.0)
+
+    return report
+
+
+@pytest.mark.parametrize("callback", [None, _sleeps_through_the_signal])
+def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path, callback):
     import os
     import signal
 
+    if callback is not None:
+        ebmrs.progress(callback=callback())
     run = str(tmp_path / "c")
     # A KeyboardInterrupt half a second in, as Ctrl-C raises it: SIGALRM from the kernel
     # (no Python thread needed to send it) with Python's own Ctrl-C handler.
@@ -202,6 +220,7 @@ def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        ebmrs.progress()
     assert r["interrupted"] and r["final"] is None
     stopped_at = len(r["curve"])
     # Python still has its own Ctrl-C: the binding installed no handler.
@@ -402,3 +421,29 @@ def test_an_rbm_trained_from_python_and_its_checkpoint(tmp_path):
         rbm.free_energy(np.full((1, 64), 0.5))
     with pytest.raises(ebmrs.EbmError, match="method"):
         rbm.log_z(method="quadrature")
+
+
+def test_progress_reaches_a_callback_and_can_be_silenced(tmp_path):
+    events = []
+    ebmrs.progress(callback=lambda *e: events.append(e))
+    try:
+        ebmrs.sample("banana", kernel="hmc", chains=2, warmup=150, draws=150, seed=0)
+        ebmrs.train_toy(str(tmp_path / "toy"), updates=20, eval_every=10, hidden=[16, 16])
+    finally:
+        ebmrs.progress()
+    starts = {e[1]: e for e in events if e[0] == "start"}
+    finished = [e[1] for e in events if e[0] == "finish"]
+    assert sorted(finished) == sorted(starts), events  # each report finishes once
+    sampling = [e for e in starts.values() if e[3] == 300]  # warm-up + draws
+    assert len(sampling) == 1, starts
+    done = [e[4] for e in events if e[0] == "update" and e[1] == sampling[0][1]]
+    assert done and done[-1] == 300 and done == sorted(done), done
+    assert len(starts) >= 3  # the toy run: one report per evaluation interval, and more
+    events.clear()
+    ebmrs.progress(enabled=False)
+    try:
+        ebmrs.progress(enabled=False, callback=lambda *e: events.append(e))
+        ebmrs.sample("banana", kernel="mala", chains=2, warmup=50, draws=50, seed=0)
+    finally:
+        ebmrs.progress()
+    assert events == []

@@ -803,3 +803,69 @@ fn a_callers_stop_check_interrupts_where_stop_after_updates_does() {
     assert_eq!((sa.mu, sa.log_s), (sb.mu, sb.log_s));
     assert_eq!(metrics_rows(&a), metrics_rows(&b));
 }
+
+/// A reporter hears a report's start (label, total), its updates (throttled, but always
+/// the last, with the live message) and exactly one finish, however often `finish` is
+/// called; with the reporter removed, reports no longer reach it.
+#[test]
+fn a_progress_reporter_hears_start_updates_and_one_finish() {
+    use ebm::progress::{Event, Progress, set_reporter};
+    use std::sync::{Arc, Mutex};
+    let heard: Arc<Mutex<Vec<String>>> = Arc::default();
+    let h = heard.clone();
+    // Other tests' reports may arrive too: keep only this one's (its label is unique).
+    let mine: Arc<Mutex<Option<u64>>> = Arc::default();
+    let m = mine.clone();
+    set_reporter(Some(Arc::new(move |e: Event<'_>| {
+        let mut id = m.lock().unwrap();
+        let line = match e {
+            Event::Start {
+                id: i,
+                label: "reporter-test",
+                total,
+            } => {
+                *id = Some(i);
+                format!("start {total}")
+            }
+            Event::Update {
+                id: i,
+                done,
+                message,
+            } if Some(i) == *id => {
+                format!("update {done} {message}")
+            }
+            Event::Finish { id: i } if Some(i) == *id => "finish".into(),
+            _ => return,
+        };
+        h.lock().unwrap().push(line);
+    })));
+    let p = Progress::new(50, "reporter-test");
+    for i in 0..50 {
+        p.inc(1, Some(format!("loss {i}")));
+    }
+    p.finish();
+    drop(p); // finishes again: not heard twice
+    set_reporter(None);
+    let later = Progress::new(5, "reporter-test");
+    later.inc(5, None);
+    drop(later);
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(
+        heard.first().map(String::as_str),
+        Some("start 50"),
+        "{heard:?}"
+    );
+    assert_eq!(
+        heard.last().map(String::as_str),
+        Some("finish"),
+        "{heard:?}"
+    );
+    assert_eq!(
+        heard.iter().filter(|l| *l == "finish").count(),
+        1,
+        "{heard:?}"
+    );
+    assert_eq!(heard[heard.len() - 2], "update 50 loss 49", "{heard:?}");
+    // Throttled: 50 increments within far less than 100 ms give few updates.
+    assert!(heard.len() <= 5, "{heard:?}");
+}
