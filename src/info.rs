@@ -318,7 +318,7 @@ pub fn log_normal_diag_checked(z: &[f64], mu: &[f64], var: &[f64]) -> Result<f64
 
 /// Lower-triangular Cholesky factor `L` (`S = L L^T`) of a symmetric positive definite
 /// matrix, with errors that name the matrix (`field`).
-pub(crate) fn cholesky(field: &str, s: ArrayView2<f64>) -> Result<Array2<f64>> {
+pub fn cholesky(field: &str, s: ArrayView2<f64>) -> Result<Array2<f64>> {
     let (rows, cols) = s.dim();
     if rows != cols {
         return Err(Error::Shape {
@@ -536,30 +536,62 @@ impl MvNormal {
 /// `H(p) = -sum_k p_k ln p_k` nats, with `0 ln 0 = 0`. `p` must be non-negative, finite and
 /// sum to 1 within `1e-9`.
 pub fn entropy_discrete(p: &[f64]) -> Result<f64> {
+    check_discrete("p", p)?;
+    Ok(-p
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .map(|&v| v * v.ln())
+        .sum::<f64>())
+}
+
+/// `KL(p || q) = sum_k p_k ln(p_k / q_k)` nats over the same outcomes, with `0 ln 0 = 0`;
+/// infinite where `q_k = 0 < p_k` (p puts mass where q has none). Both are checked as
+/// [`entropy_discrete`] checks `p`.
+pub fn kl_discrete(p: &[f64], q: &[f64]) -> Result<f64> {
+    check_discrete("p", p)?;
+    check_discrete("q", q)?;
+    if p.len() != q.len() {
+        return Err(Error::Shape {
+            what: "q for p (the same outcomes)".into(),
+            expected: vec![p.len()],
+            found: vec![q.len()],
+        });
+    }
+    Ok(p.iter()
+        .zip(q)
+        .filter(|(p, _)| **p > 0.0)
+        .map(|(&p, &q)| {
+            if q > 0.0 {
+                p * (p / q).ln()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .sum())
+}
+
+/// A probability vector: non-empty, finite, non-negative, summing to 1 within `1e-9`.
+fn check_discrete(name: &str, p: &[f64]) -> Result<()> {
     if p.is_empty() {
         return Err(Error::invalid(
-            "p",
+            name,
             "is empty; a distribution needs at least one outcome",
         ));
     }
     if let Some(i) = p.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
         return Err(Error::invalid(
-            format!("p[{i}]"),
+            format!("{name}[{i}]"),
             format!("a probability must be finite and >= 0, got {}", p[i]),
         ));
     }
     let total: f64 = p.iter().sum();
     if (total - 1.0).abs() > 1e-9 {
         return Err(Error::invalid(
-            "p",
+            name,
             format!("probabilities must sum to 1 (within 1e-9), they sum to {total}"),
         ));
     }
-    Ok(-p
-        .iter()
-        .filter(|&&v| v > 0.0)
-        .map(|&v| v * v.ln())
-        .sum::<f64>())
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ Energies become probabilities through the Gibbs distribution
   ULA, random-walk MH) for a built-in target, a saved MLP energy, or a Python callable
   ``f(y[batch, dim]) -> (E[batch], dE/dy[batch, dim])``;
 - :func:`summary` gives ArviZ's rank-normalized R-hat, bulk and tail ESS and MCSE;
+- :func:`kl` and :func:`entropy` in closed form (nats or bits) for Gaussians (full or
+  diagonal) and categoricals;
 - :func:`log_z` computes ``log Z_beta`` and the free energy ``F = -log Z_beta / beta``
   by quadrature, importance sampling or annealed importance sampling, with its
   standard error;
@@ -40,6 +42,8 @@ from ._ebmrs import (
     Rbm,
     Vae,
     energy,
+    entropy,
+    kl,
     load_images,
     log_z,
     sample,
@@ -55,6 +59,8 @@ __all__ = [
     "Rbm",
     "Vae",
     "energy",
+    "entropy",
+    "kl",
     "load_images",
     "log_z",
     "progress",

@@ -188,3 +188,12 @@ def set_progress(
 
 def set_quiet(quiet: bool) -> None:
     """Silence progress reports (use ``ebmrs.progress``)."""
+
+Distribution = dict[str, Any] | npt.ArrayLike
+
+def kl(p: Distribution, q: Distribution, bits: bool = False) -> float:
+    """``KL(p || q)`` in closed form, nats (or bits): two Gaussians (``{"mean", "cov"}``
+    or ``{"mean", "var"}``) or two categoricals (arrays of probabilities)."""
+
+def entropy(p: Distribution, bits: bool = False) -> float:
+    """The (differential) entropy of a Gaussian or a categorical, nats (or bits)."""

@@ -970,6 +970,138 @@ fn train_rbm<'py>(
     Ok(out)
 }
 
+/// A distribution given from Python: a Gaussian (a dict with `mean` and `cov`, a
+/// `[d, d]` covariance, or `var`, the `[d]` variances of a diagonal one) or a
+/// categorical (a 1-D array of probabilities).
+enum Dist {
+    Normal(Vec<f64>, ndarray::Array2<f64>),
+    NormalDiag(Vec<f64>, Vec<f64>),
+    Categorical(Vec<f64>),
+}
+
+impl Dist {
+    /// Checks a Gaussian's mean and covariance (finite; variances > 0; a covariance
+    /// square, of the mean's size, symmetric positive definite), naming `name`.
+    fn checked(self, name: &str) -> PyResult<Dist> {
+        let bad = |what: String| EbmError::new_err(format!("{name}{what}"));
+        let (mean, d) = match &self {
+            Dist::Categorical(_) => return Ok(self),
+            Dist::Normal(m, s) => (m, s.nrows()),
+            Dist::NormalDiag(m, v) => (m, v.len()),
+        };
+        if let Some(i) = mean.iter().position(|x| !x.is_finite()) {
+            return Err(bad(format!("['mean'][{i}]: {} (must be finite)", mean[i])));
+        }
+        if mean.len() != d {
+            return Err(bad(format!(
+                ": the mean has {} entries, the covariance {d} rows",
+                mean.len()
+            )));
+        }
+        match &self {
+            Dist::NormalDiag(_, v) => {
+                if let Some(i) = v.iter().position(|x| !(x.is_finite() && *x > 0.0)) {
+                    return Err(bad(format!("['var'][{i}]: {} (must be > 0)", v[i])));
+                }
+            }
+            Dist::Normal(_, s) => {
+                ebm::info::cholesky(&format!("{name}['cov']"), s.view()).map_err(err)?;
+            }
+            Dist::Categorical(_) => {}
+        }
+        Ok(self)
+    }
+
+    fn parse(x: &Bound<'_, PyAny>, name: &str) -> PyResult<Dist> {
+        let bad = || {
+            EbmError::new_err(format!(
+                "{name}: a dict {{'mean', 'cov'}} or {{'mean', 'var'}} (a Gaussian) or a 1-D array of probabilities"
+            ))
+        };
+        if let Ok(d) = x.cast::<PyDict>() {
+            let mean: Vec<f64> = d
+                .get_item("mean")?
+                .ok_or_else(bad)?
+                .extract()
+                .map_err(|_| {
+                    EbmError::new_err(format!("{name}['mean']: a 1-D array of numbers"))
+                })?;
+            if let Some(c) = d.get_item("cov")? {
+                let c: PyReadonlyArray2<f64> = c.extract().map_err(|_| {
+                    EbmError::new_err(format!("{name}['cov']: a 2-D float64 array"))
+                })?;
+                return Ok(Dist::Normal(mean, c.as_array().to_owned()));
+            }
+            if let Some(v) = d.get_item("var")? {
+                let v: Vec<f64> = v.extract().map_err(|_| {
+                    EbmError::new_err(format!("{name}['var']: a 1-D array of variances"))
+                })?;
+                return Ok(Dist::NormalDiag(mean, v));
+            }
+            return Err(bad());
+        }
+        let p: Vec<f64> = x.extract().map_err(|_| bad())?;
+        Ok(Dist::Categorical(p))
+    }
+}
+
+/// `KL(p || q)` in nats (bits with `bits=True`) in closed form, for two Gaussians
+/// (`1/2 [tr(Sq^-1 Sp) + (mq - mp)^T Sq^-1 (mq - mp) - d + ln det Sq - ln det Sp]`, full
+/// or diagonal covariances) or two categoricals over the same outcomes (`sum_k p_k
+/// ln(p_k / q_k)`, infinite where `q` has no mass and `p` has). A Gaussian is a dict
+/// `{"mean": m, "cov": S}` or `{"mean": m, "var": v}`; a categorical, an array of
+/// probabilities.
+#[pyfunction]
+#[pyo3(signature = (p, q, bits=false))]
+fn kl(p: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, bits: bool) -> PyResult<f64> {
+    use ebm::info;
+    // The library names its arguments after KL(q || p); check each here under the name
+    // the caller gave it, so that an error names `p[...]` or `q[...]`.
+    let (p, q) = (
+        Dist::parse(p, "p")?.checked("p")?,
+        Dist::parse(q, "q")?.checked("q")?,
+    );
+    let full = |v: &[f64]| ndarray::Array2::from_diag(&ndarray::Array1::from(v.to_vec()));
+    let nats = match (p, q) {
+        (Dist::Categorical(p), Dist::Categorical(q)) => info::kl_discrete(&p, &q),
+        (Dist::NormalDiag(mp, vp), Dist::NormalDiag(mq, vq)) => {
+            info::kl_diag_gauss(&mp, &vp, &mq, &vq)
+        }
+        (Dist::Normal(mp, sp), Dist::Normal(mq, sq)) => {
+            info::kl_gauss_full(&mp, sp.view(), &mq, sq.view())
+        }
+        (Dist::Normal(mp, sp), Dist::NormalDiag(mq, vq)) => {
+            info::kl_gauss_full(&mp, sp.view(), &mq, full(&vq).view())
+        }
+        (Dist::NormalDiag(mp, vp), Dist::Normal(mq, sq)) => {
+            info::kl_gauss_full(&mp, full(&vp).view(), &mq, sq.view())
+        }
+        _ => {
+            return Err(EbmError::new_err(
+                "q: must be the same kind of distribution as p (both Gaussian or both categorical)",
+            ));
+        }
+    }
+    .map_err(err)?;
+    Ok(if bits { info::nats_to_bits(nats) } else { nats })
+}
+
+/// The entropy of a Gaussian (differential, `1/2 [d ln(2 pi e) + ln det S]`) or of a
+/// categorical (`-sum_k p_k ln p_k`), in nats (bits with `bits=True`); the same
+/// descriptions as [`kl`].
+#[pyfunction]
+#[pyo3(signature = (p, bits=false))]
+fn entropy(p: &Bound<'_, PyAny>, bits: bool) -> PyResult<f64> {
+    use ebm::info;
+    let nats = match Dist::parse(p, "p")?.checked("p")? {
+        Dist::Categorical(p) => info::entropy_discrete(&p),
+        Dist::NormalDiag(_, v) => info::entropy_gauss_diag(&v),
+        Dist::Normal(_, s) => info::entropy_gauss_full(s.view()),
+    }
+    .map_err(err)?;
+    Ok(if bits { info::nats_to_bits(nats) } else { nats })
+}
+
 /// The images the trainers read: MNIST from `data` (a folder of IDX files, gzip or
 /// not), or without it the embedded UCI digits (8 x 8, split into train and test with
 /// `seed`, as `ebm train vae --seed` splits them). Returns `train`, `test` (float32
@@ -1069,6 +1201,8 @@ fn _ebmrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
     m.add_function(wrap_pyfunction!(set_progress, m)?)?;
     m.add_function(wrap_pyfunction!(set_quiet, m)?)?;
+    m.add_function(wrap_pyfunction!(kl, m)?)?;
+    m.add_function(wrap_pyfunction!(entropy, m)?)?;
     m.add_function(wrap_pyfunction!(train_vae, m)?)?;
     m.add_class::<PyVae>()?;
     m.add_function(wrap_pyfunction!(load_images, m)?)?;

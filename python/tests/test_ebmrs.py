@@ -447,3 +447,36 @@ def test_progress_reaches_a_callback_and_can_be_silenced(tmp_path):
     finally:
         ebmrs.progress()
     assert events == []
+
+
+def test_kl_and_entropy_match_closed_forms_written_here():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 3))
+    b = rng.standard_normal((3, 3))
+    sp, sq = a @ a.T + np.eye(3), b @ b.T + 0.5 * np.eye(3)
+    mp, mq = rng.standard_normal(3), rng.standard_normal(3)
+    # KL(N(mp, Sp) || N(mq, Sq)), written out independently of the library.
+    iq = np.linalg.inv(sq)
+    d = mq - mp
+    closed = 0.5 * (np.trace(iq @ sp) + d @ iq @ d - 3
+                    + np.linalg.slogdet(sq)[1] - np.linalg.slogdet(sp)[1])
+    p, q = {"mean": mp, "cov": sp}, {"mean": mq, "cov": sq}
+    assert abs(ebmrs.kl(p, q) - closed) < 1e-12
+    assert abs(ebmrs.kl(p, q, bits=True) - closed / np.log(2)) < 1e-12
+    assert ebmrs.kl(p, p) == pytest.approx(0.0, abs=1e-12)
+    # Diagonal, given as variances, equals the full form with a diagonal matrix.
+    vp, vq = np.array([0.5, 2.0, 1.5]), np.array([1.0, 1.0, 3.0])
+    diag = ebmrs.kl({"mean": mp, "var": vp}, {"mean": mq, "var": vq})
+    assert abs(diag - ebmrs.kl({"mean": mp, "cov": np.diag(vp)}, {"mean": mq, "var": vq})) < 1e-12
+    assert abs(diag - 0.5 * (np.log(vq / vp) + (vp + (mp - mq) ** 2) / vq - 1).sum()) < 1e-12
+    # Entropy: 1/2 ln det(2 pi e S); a fair coin has 1 bit.
+    h = 0.5 * np.linalg.slogdet(2 * np.pi * np.e * sp)[1]
+    assert abs(ebmrs.entropy(p) - h) < 1e-12
+    assert abs(ebmrs.entropy([0.5, 0.5], bits=True) - 1.0) < 1e-15
+    assert ebmrs.kl([0.5, 0.5], [1.0, 0.0]) == math.inf
+    with pytest.raises(ebmrs.EbmError, match=r"q\['cov'\]"):
+        ebmrs.kl(p, {"mean": mq, "cov": -sq})
+    with pytest.raises(ebmrs.EbmError, match=r"p\['var'\]\[1\]"):
+        ebmrs.kl({"mean": mp, "var": [1.0, 0.0, 1.0]}, q)
+    with pytest.raises(ebmrs.EbmError, match="same kind"):
+        ebmrs.kl(p, [0.5, 0.5])

@@ -663,3 +663,30 @@ fn bad_input_is_a_one_line_error_naming_the_field() {
         "sample_q",
     );
 }
+
+/// `KL(p || q)` of two categoricals: two Bernoullis' closed form `a ln(a/b) + (1 - a)
+/// ln((1 - a)/(1 - b))`, zero for equal laws, infinite where q has no mass and p has,
+/// finite where p has none and q has; outcome counts must match.
+#[test]
+fn discrete_kl_matches_the_bernoulli_closed_form() {
+    use ebm::info::kl_discrete;
+    let (a, b) = (0.3f64, 0.8f64);
+    let closed = a * (a / b).ln() + (1.0 - a) * ((1.0 - a) / (1.0 - b)).ln();
+    let kl = kl_discrete(&[a, 1.0 - a], &[b, 1.0 - b]).unwrap();
+    assert!((kl - closed).abs() < 1e-15, "{kl} vs {closed}");
+    assert_eq!(kl_discrete(&[0.25; 4], &[0.25; 4]).unwrap(), 0.0);
+    assert_eq!(
+        kl_discrete(&[0.5, 0.5], &[1.0, 0.0]).unwrap(),
+        f64::INFINITY
+    );
+    let one_sided = kl_discrete(&[1.0, 0.0], &[0.5, 0.5]).unwrap();
+    assert!((one_sided - 2f64.ln()).abs() < 1e-15);
+    let msg = kl_discrete(&[0.5, 0.5], &[0.2, 0.3, 0.5])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("q"), "{msg}");
+    let msg = kl_discrete(&[0.5, 0.5], &[0.2, 0.3])
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("q") && msg.contains("sum to 1"), "{msg}");
+}
