@@ -350,28 +350,27 @@ pub fn sample_nuts(energy: &dyn Energy, cfg: &NutsConfig) -> Result<NutsTrace> {
 fn stack_stats<'a>(
     rows: impl Iterator<Item = &'a crate::diagnostics::DrawStats> + Clone,
 ) -> crate::diagnostics::DrawStats {
-    fn stack<T: Clone>(parts: Vec<ndarray::ArrayView2<'_, T>>) -> ndarray::Array2<T> {
-        ndarray::concatenate(Axis(0), &parts).expect("rows of equal length")
+    use crate::diagnostics::DrawStats;
+    use ndarray::Array2;
+    // Every chain has each optional statistic or none does (they all run NUTS).
+    fn stack<'a, T: Clone + 'a>(
+        rows: impl Iterator<Item = &'a DrawStats>,
+        field: impl Fn(&'a DrawStats) -> Option<&'a Array2<T>>,
+    ) -> Option<Array2<T>> {
+        let parts = rows
+            .map(|r| field(r).map(|a| a.view()))
+            .collect::<Option<Vec<_>>>()?;
+        Some(ndarray::concatenate(Axis(0), &parts).expect("rows of equal length"))
     }
-    let opt = |f: fn(&crate::diagnostics::DrawStats) -> Option<&ndarray::Array2<f64>>| {
-        rows.clone()
-            .map(|r| f(r).map(|a| a.view()))
-            .collect::<Option<Vec<_>>>()
-            .map(stack)
-    };
-    crate::diagnostics::DrawStats {
-        lp: stack(rows.clone().map(|r| r.lp.view()).collect()),
-        acceptance_rate: stack(rows.clone().map(|r| r.acceptance_rate.view()).collect()),
-        diverging: stack(rows.clone().map(|r| r.diverging.view()).collect()),
-        step_size: stack(rows.clone().map(|r| r.step_size.view()).collect()),
-        n_steps: stack(rows.clone().map(|r| r.n_steps.view()).collect()),
-        tree_depth: rows
-            .clone()
-            .map(|r| r.tree_depth.as_ref().map(|a| a.view()))
-            .collect::<Option<Vec<_>>>()
-            .map(stack),
-        energy: opt(|r| r.energy.as_ref()),
-        energy_error: opt(|r| r.energy_error.as_ref()),
+    DrawStats {
+        lp: stack(rows.clone(), |r| Some(&r.lp)).expect("always there"),
+        acceptance_rate: stack(rows.clone(), |r| Some(&r.acceptance_rate)).expect("always there"),
+        diverging: stack(rows.clone(), |r| Some(&r.diverging)).expect("always there"),
+        step_size: stack(rows.clone(), |r| Some(&r.step_size)).expect("always there"),
+        n_steps: stack(rows.clone(), |r| Some(&r.n_steps)).expect("always there"),
+        tree_depth: stack(rows.clone(), |r| r.tree_depth.as_ref()),
+        energy: stack(rows.clone(), |r| r.energy.as_ref()),
+        energy_error: stack(rows, |r| r.energy_error.as_ref()),
     }
 }
 

@@ -419,6 +419,52 @@ fn flags(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<String>> {
     Ok(args)
 }
 
+/// The loop's settings for a run trained from Python: `rounds`, the time budget and
+/// kept checkpoints, the resume hint naming `function`, and Ctrl-C heard by asking the
+/// interpreter at every update (no signal handler installed).
+fn python_fit_config(
+    function: &str,
+    rounds: usize,
+    minutes: Option<f64>,
+    keep: usize,
+) -> ebm::train::FitConfig {
+    use ebm::train::{FitConfig, Interrupt};
+    FitConfig {
+        rounds,
+        minutes,
+        keep,
+        command: format!("ebmrs.{function}(\"{{run}}\", resume=True)"),
+        interrupt: Interrupt::Check(std::sync::Arc::new(|| {
+            Python::attach(|py| py.check_signals().is_err())
+        })),
+        ..FitConfig::default()
+    }
+}
+
+/// The run folder `run`: the existing one when `resume`, else a new one.
+fn run_dir(run: &std::path::Path, resume: bool) -> ebm::Result<ebm::train::RunDir> {
+    if resume {
+        ebm::train::RunDir::resume(run)
+    } else {
+        ebm::train::RunDir::open(run)
+    }
+}
+
+/// What `train_vae` and `train_rbm` return: `interrupted`, `run`, `curve` (the
+/// metrics rows) and `report` (None when interrupted).
+fn run_result<'py>(
+    py: Python<'py>,
+    run: &std::path::Path,
+    (interrupted, report, curve): (bool, Option<std::path::PathBuf>, serde_json::Value),
+) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("interrupted", interrupted)?;
+    out.set_item("run", run.display().to_string())?;
+    out.set_item("curve", json_to_py(py, &curve)?)?;
+    out.set_item("report", report.map(|p| p.display().to_string()))?;
+    Ok(out)
+}
+
 /// Train a contrastive EBM on a 2-D toy set with exact evaluation, as `ebm train toy
 /// --run RUN` does: the same options as keyword arguments (`dataset`, `negatives`,
 /// `kernel`, `updates`, `eval_every`, `hidden`, ...: the TOML keys of `ebm train toy`),
@@ -441,7 +487,7 @@ fn train_toy<'py>(
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     use ebm::train::toy::{ToyOptions, ToyStep, finish_run, open_run};
-    use ebm::train::{FitConfig, Interrupt, Outcome, fit, options_from_args};
+    use ebm::train::{Outcome, fit, options_from_args};
     let opts: ToyOptions = options_from_args("train_toy", &flags(options)?).map_err(err)?;
     let result = py.detach(|| -> ebm::Result<_> {
         let (dir, t, saved) = open_run(&run, resume, &opts, seed)?;
@@ -449,16 +495,7 @@ fn train_toy<'py>(
             keep: keep.or(saved).unwrap_or(3),
             run: t,
         };
-        let cfg = FitConfig {
-            rounds: step.rounds(),
-            minutes,
-            keep: step.keep,
-            command: "ebmrs.train_toy(\"{run}\", resume=True)".into(),
-            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
-                Python::attach(|py| py.check_signals().is_err())
-            })),
-            ..FitConfig::default()
-        };
+        let cfg = python_fit_config("train_toy", step.rounds(), minutes, step.keep);
         let at = step.position();
         if fit(&mut step, Some(&dir), at, &cfg)? == Outcome::Interrupted {
             let curve = serde_json::to_value(step.run.curve()).expect("curve serializes");
@@ -722,35 +759,16 @@ fn train_vae<'py>(
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     use ebm::train::vae::{VaeOptions, train_run};
-    use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
+    use ebm::train::{DEFAULT_KEEP, Outcome, options_from_args};
     let opts: VaeOptions = options_from_args("train_vae", &flags(options)?).map_err(err)?;
     let result = py.detach(|| -> ebm::Result<_> {
-        let dir = if resume {
-            RunDir::resume(&run)?
-        } else {
-            RunDir::open(&run)?
-        };
-        let cfg = FitConfig {
-            rounds: opts.epochs,
-            minutes,
-            keep: keep.unwrap_or(ebm::train::DEFAULT_KEEP),
-            command: "ebmrs.train_vae(\"{run}\", resume=True)".into(),
-            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
-                Python::attach(|py| py.check_signals().is_err())
-            })),
-            ..FitConfig::default()
-        };
+        let dir = run_dir(&run, resume)?;
+        let keep = keep.unwrap_or(DEFAULT_KEEP);
+        let cfg = python_fit_config("train_vae", opts.epochs, minutes, keep);
         let (outcome, report) = train_run(&opts, Some(&dir), resume, seed, &cfg)?;
-        let curve = dir.read_metrics()?;
-        Ok((outcome == Outcome::Interrupted, report, curve))
+        Ok((outcome == Outcome::Interrupted, report, dir.read_metrics()?))
     });
-    let (interrupted, report, curve) = result.map_err(err)?;
-    let out = PyDict::new(py);
-    out.set_item("interrupted", interrupted)?;
-    out.set_item("run", run.display().to_string())?;
-    out.set_item("curve", json_to_py(py, &curve)?)?;
-    out.set_item("report", report.map(|p| p.display().to_string()))?;
-    Ok(out)
+    run_result(py, &run, result.map_err(err)?)
 }
 
 /// A saved RBM (`ebm train rbm --save`, or a run folder's checkpoint): the lecture's
@@ -938,36 +956,16 @@ fn train_rbm<'py>(
     options: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     use ebm::train::rbm::{RbmOptions, RbmRunInfo, train_run};
-    use ebm::train::{FitConfig, Interrupt, Outcome, RunDir, options_from_args};
+    use ebm::train::{Outcome, options_from_args};
     let opts: RbmOptions = options_from_args("train_rbm", &flags(options)?).map_err(err)?;
     let result = py.detach(|| -> ebm::Result<_> {
         let info = RbmRunInfo::resolve(&opts, resume.then_some(run.as_path()), seed, keep)?;
-        let dir = if resume {
-            RunDir::resume(&run)?
-        } else {
-            RunDir::open(&run)?
-        };
-        let fit_config = |epochs, _| FitConfig {
-            rounds: epochs,
-            minutes,
-            keep: info.keep,
-            command: "ebmrs.train_rbm(\"{run}\", resume=True)".into(),
-            interrupt: Interrupt::Check(std::sync::Arc::new(|| {
-                Python::attach(|py| py.check_signals().is_err())
-            })),
-            ..FitConfig::default()
-        };
+        let dir = run_dir(&run, resume)?;
+        let fit_config = |epochs, _| python_fit_config("train_rbm", epochs, minutes, info.keep);
         let (outcome, report) = train_run(&opts, &info, Some(&dir), resume, fit_config)?;
-        let curve = dir.read_metrics()?;
-        Ok((outcome == Outcome::Interrupted, report, curve))
+        Ok((outcome == Outcome::Interrupted, report, dir.read_metrics()?))
     });
-    let (interrupted, report, curve) = result.map_err(err)?;
-    let out = PyDict::new(py);
-    out.set_item("interrupted", interrupted)?;
-    out.set_item("run", run.display().to_string())?;
-    out.set_item("curve", json_to_py(py, &curve)?)?;
-    out.set_item("report", report.map(|p| p.display().to_string()))?;
-    Ok(out)
+    run_result(py, &run, result.map_err(err)?)
 }
 
 /// A distribution given from Python: a Gaussian (a dict with `mean` and `cov`, a
