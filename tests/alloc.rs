@@ -1,5 +1,6 @@
 //! "No allocation in a steady-state step": a counting global allocator watches
-//! training steps of the VAE and energy-gradient passes of a sampler after warm-up.
+//! training steps of the VAE, energy-gradient passes of a sampler and a conv energy's
+//! training pass after warm-up.
 //!
 //! The engine's own buffers are made once. The `gemm` crate still allocates per call:
 //! a packing buffer (4 KiB or more) for some products and small bookkeeping vectors,
@@ -11,7 +12,10 @@
 use ebm::data::digits::Digits;
 use ebm::models::vae::{Vae, VaeConfig};
 use ebm::nn::optim::OptimConfig;
-use ebm::nn::{ActivationKind, Sequential, init::Init};
+use ebm::nn::{
+    Activation, ActivationKind, AvgPool2d, Conv2d, ConvGeom, Linear, Module, Parallelism,
+    Sequential, init::Init,
+};
 use ndarray::{Array2, s};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
@@ -143,6 +147,48 @@ fn steady_state_steps_allocate_no_buffers() {
             "{} minor page faults in 21 sampler passes",
             b - a
         );
+    }
+
+    // A conv energy's training pass (forward, input and weight gradients) on a batch of
+    // 16 images 1x12x12: the im2col scratch is per thread and kept between calls.
+    let g1 = ConvGeom::new("c1", (1, 12, 12), 8, (3, 3), 1, 1).unwrap();
+    let g2 = ConvGeom::new("c2", (8, 6, 6), 8, (3, 3), 2, 1).unwrap();
+    let layers: Vec<Box<dyn Module>> = vec![
+        Box::new(Conv2d::new(g1, Init::PyTorchDefault, &mut rng)),
+        Box::new(Activation(ActivationKind::LeakyRelu { slope: 0.2 })),
+        Box::new(AvgPool2d::new("pool", (8, 12, 12), 2).unwrap()),
+        Box::new(Conv2d::new(g2, Init::PyTorchDefault, &mut rng)),
+        Box::new(Activation(ActivationKind::LeakyRelu { slope: 0.2 })),
+        Box::new(Linear::new(8 * 3 * 3, 1, Init::PyTorchDefault, &mut rng)),
+    ];
+    let mut net = Sequential::new(144, layers).unwrap();
+    let x = Array2::<f32>::from_shape_fn((16, 144), |(i, j)| ((i * 7 + j) % 13) as f32 / 13.0);
+    let ones = Array2::<f32>::ones((16, 1));
+    let mut ws = net.workspace(16);
+    let mut pass = |net: &mut Sequential| {
+        net.forward(x.view(), &mut ws, Parallelism::None);
+        net.backward(ones.view(), &mut ws, true, Parallelism::None);
+    };
+    for _ in 0..2 {
+        pass(&mut net);
+    }
+    let (large, small) = counted(|| pass(&mut net));
+    // 2 conv layers x 16 images x 3 products, the thin linear head without gemm.
+    let products = 2 * 16 * 3;
+    assert!(
+        large <= products,
+        "conv pass allocated {large} buffers of 4 KiB or more"
+    );
+    assert!(
+        small <= 4 * products,
+        "conv pass made {small} small allocations"
+    );
+    let faults0 = minor_faults();
+    for _ in 0..20 {
+        assert_eq!(counted(|| pass(&mut net)), (large, small), "conv pass grew");
+    }
+    if let (Some(a), Some(b)) = (faults0, minor_faults()) {
+        assert!(b - a < 16, "{} minor page faults in 20 conv passes", b - a);
     }
 }
 

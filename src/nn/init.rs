@@ -31,7 +31,19 @@ pub enum Init {
 impl Init {
     /// Draw `fan_out * fan_in` weights and `fan_out` biases.
     pub fn draw(self, fan_in: usize, fan_out: usize, rng: &mut impl Rng) -> (Vec<f32>, Vec<f32>) {
-        let n = fan_in * fan_out;
+        self.draw_shaped(fan_in, fan_out, fan_in * fan_out, fan_out, rng)
+    }
+
+    /// Draw `n` weights and `n_bias` biases for a layer whose fans are `fan_in` and
+    /// `fan_out` (PyTorch's: a convolution's fans include its kernel area).
+    pub fn draw_shaped(
+        self,
+        fan_in: usize,
+        fan_out: usize,
+        n: usize,
+        n_bias: usize,
+        rng: &mut impl Rng,
+    ) -> (Vec<f32>, Vec<f32>) {
         let (fi, fo) = (fan_in.max(1) as f32, fan_out.max(1) as f32);
         let uniform = |a: f32, k: usize, rng: &mut dyn rand::RngCore| -> Vec<f32> {
             let d = Uniform::new_inclusive(-a, a);
@@ -41,12 +53,12 @@ impl Init {
             let d = Normal::new(0.0, s).expect("finite std");
             (0..k).map(|_| d.sample(rng)).collect()
         };
-        let zeros = vec![0.0; fan_out];
+        let zeros = vec![0.0; n_bias];
         match self {
             Init::PyTorchDefault => {
                 let a = 1.0 / fi.sqrt();
                 let w = uniform(a, n, rng);
-                let b = uniform(a, fan_out, rng);
+                let b = uniform(a, n_bias, rng);
                 (w, b)
             }
             Init::XavierUniform => (uniform((6.0 / (fi + fo)).sqrt(), n, rng), zeros),

@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod checkpoint;
+pub mod conv;
 pub mod fastmath;
 pub mod init;
 pub mod lagrangian;
@@ -22,6 +23,7 @@ pub mod sequential;
 pub mod simd;
 
 pub use activation::{Activation, ActivationKind};
+pub use conv::{AvgPool2d, Conv2d, ConvGeom, ConvTranspose2d};
 pub use gemm::Parallelism;
 pub use linear::Linear;
 pub use loss::{BernoulliLogits, Cost, GaussianNll, GibbsNll, Reduction, SquaredError};

@@ -19,16 +19,16 @@ use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 const H: f32 = 1e-2;
 const TOL: f64 = 2e-3;
 
-fn rng(seed: u64) -> Rng64 {
+pub(crate) fn rng(seed: u64) -> Rng64 {
     Rng64::seed_from_u64(seed)
 }
 
-fn rand_array(r: &mut Rng64, rows: usize, cols: usize, scale: f32) -> Array2<f32> {
+pub(crate) fn rand_array(r: &mut Rng64, rows: usize, cols: usize, scale: f32) -> Array2<f32> {
     Array2::from_shape_fn((rows, cols), |_| r.gen_range(-1.0..1.0f32) * scale)
 }
 
 /// Keep inputs away from the kinks of ReLU-like functions by more than the FD step.
-fn away_from_zero(a: &mut Array2<f32>) {
+pub(crate) fn away_from_zero(a: &mut Array2<f32>) {
     a.mapv_inplace(|v| {
         if v.abs() < 0.05 {
             v + 0.1f32.copysign(v)
@@ -60,7 +60,7 @@ fn run_chain(m: &Sequential, x: &Array2<f32>) -> Array2<f32> {
 }
 
 /// Finite-difference check of dC/dx and dC/dw for a chain and C = sum r * out.
-fn check_chain(mut m: Sequential, x: Array2<f32>, name: &str) {
+pub(crate) fn check_chain(mut m: Sequential, x: Array2<f32>, name: &str) {
     let mut r = rng(99);
     let out = run_chain(&m, &x);
     let proj = rand_array(&mut r, out.nrows(), out.ncols(), 1.0);

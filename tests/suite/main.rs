@@ -16,6 +16,7 @@ mod conditional;
 mod contrastive;
 mod contrastive_grid;
 mod contrastive_resume;
+mod conv;
 mod data;
 mod diagnostics;
 mod energy;
