@@ -71,6 +71,33 @@ def conv_t(c_in, h, w, c_out, k, s, p, op, batch=2):
     return case("conv_transpose2d", layer, x, extra)
 
 
+def spectral(c_in, h, w, c_out, k, s, p, batch=2):
+    """torch.nn.utils.spectral_norm on a conv in training mode: one power iteration from
+    the stored u (recorded before and after), then W = W_orig / sigma."""
+    layer = nn.utils.spectral_norm(nn.Conv2d(c_in, c_out, k, stride=s, padding=p).double())
+    u0 = flat(layer.weight_u)
+    v0 = flat(layer.weight_v)
+    x = torch.randn(batch, c_in, h, w).to(torch.float64).requires_grad_(True)
+    y = layer(x)  # training mode: updates weight_u, weight_v
+    r = torch.randn(y.shape, dtype=torch.float32).to(torch.float64)
+    (r * y).sum().backward()
+    w_orig = layer.weight_orig
+    sigma = float((w_orig / layer.weight).detach().reshape(-1)[0])
+    return {
+        "kind": "spectral_conv2d",
+        "batch": batch,
+        "in_shape": [c_in, h, w],
+        "out_shape": list(y.shape[1:]),
+        "c_out": c_out, "k": k, "stride": s, "pad": p,
+        "x": flat(x), "r": flat(r), "y": flat(y), "grad_x": flat(x.grad),
+        "weight_shape": list(w_orig.shape),
+        "weight": flat(w_orig), "bias": flat(layer.bias),
+        "grad_weight": flat(w_orig.grad), "grad_bias": flat(layer.bias.grad),
+        "u0": u0, "v0": v0, "u1": flat(layer.weight_u), "v1": flat(layer.weight_v),
+        "sigma": sigma,
+    }
+
+
 def pool(c, h, w, k, batch=2):
     x = torch.randn(batch, c, h, w)
     return case("avg_pool2d", nn.AvgPool2d(k), x, {"k": k})
@@ -93,6 +120,8 @@ cases = [
     pool(3, 7, 7, 2),
     pool(2, 8, 6, 3),
     leaky(10, 0.2),
+    spectral(2, 6, 6, 4, 3, 1, 1),
+    spectral(3, 5, 5, 2, 3, 2, 0),
 ]
 
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

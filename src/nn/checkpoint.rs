@@ -21,7 +21,7 @@ pub fn config_path(path: &Path) -> PathBuf {
 /// Save every parameter of `model` to `path` (safetensors) with `config`.
 pub fn save(path: &Path, model: &dyn Parameters, config: &serde_json::Value) -> Result<()> {
     let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    model.visit_named("", &mut |name, p| {
+    model.visit_state("", &mut |name, p| {
         let bytes: Vec<u8> = p.value.iter().flat_map(|v| v.to_le_bytes()).collect();
         named.push((name.to_string(), p.shape.clone(), bytes));
     });
@@ -58,7 +58,7 @@ pub fn load(path: &Path, model: &mut dyn Parameters) -> Result<serde_json::Value
         .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
     // Check everything before writing anything, so a failed load leaves the model intact.
     let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
-    model.visit_named("", &mut |n, p| {
+    model.visit_state("", &mut |n, p| {
         expected.push((n.to_string(), p.shape.clone()))
     });
     for (name, shape) in &expected {
@@ -108,7 +108,7 @@ pub fn load(path: &Path, model: &mut dyn Parameters) -> Result<serde_json::Value
             format!("unexpected tensor `{n}` (the model has no parameter of that name)"),
         ));
     }
-    model.visit_named_mut("", &mut |name, p| {
+    model.visit_state_mut("", &mut |name, p| {
         let t = st.tensor(name).expect("checked above");
         for (v, b) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
             *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -366,7 +366,7 @@ impl StateFile {
 
     /// Every parameter of `model` as an f32 tensor named `prefix` + its name.
     pub fn put_params(&mut self, prefix: &str, model: &dyn Parameters) {
-        model.visit_named(prefix, &mut |name, p| {
+        model.visit_state(prefix, &mut |name, p| {
             self.put_f32(name, p.shape.clone(), p.value.clone());
         });
     }
@@ -435,7 +435,7 @@ impl StateFile {
     /// exist with the parameter's shape (checked before anything is written).
     pub fn load_params(&self, prefix: &str, model: &mut dyn Parameters) -> Result<()> {
         let mut err = None;
-        model.visit_named(prefix, &mut |name, p| {
+        model.visit_state(prefix, &mut |name, p| {
             if err.is_none()
                 && let Err(e) = self.f32(name, Some(&p.shape))
             {
@@ -445,7 +445,7 @@ impl StateFile {
         if let Some(e) = err {
             return Err(e);
         }
-        model.visit_named_mut(prefix, &mut |name, p| {
+        model.visit_state_mut(prefix, &mut |name, p| {
             let v = self.f32(name, Some(&p.shape)).expect("checked above");
             p.value.copy_from_slice(v);
         });

@@ -21,6 +21,7 @@ pub mod matmul;
 pub mod optim;
 pub mod sequential;
 pub mod simd;
+pub mod spectral;
 
 pub use activation::{Activation, ActivationKind};
 pub use conv::{AvgPool2d, Conv2d, ConvGeom, ConvTranspose2d};
@@ -28,6 +29,7 @@ pub use gemm::Parallelism;
 pub use linear::Linear;
 pub use loss::{BernoulliLogits, Cost, GaussianNll, GibbsNll, Reduction, SquaredError};
 pub use sequential::{Sequential, Workspace};
+pub use spectral::SpectralNorm;
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
@@ -88,6 +90,22 @@ pub trait Parameters {
     /// Visit every parameter mutably with its dotted name.
     fn visit_named_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param));
 
+    /// Visit every buffer with its dotted name: state that checkpoints save but no
+    /// optimizer trains (PyTorch's buffers: a spectral norm's `u` and `v`). None by default.
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Param)) {}
+    /// Visit every buffer mutably with its dotted name.
+    fn visit_buffers_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(&str, &mut Param)) {}
+    /// Every tensor a checkpoint holds (PyTorch's `state_dict`): parameters, then buffers.
+    fn visit_state(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        self.visit_named(prefix, f);
+        self.visit_buffers(prefix, f);
+    }
+    /// Every tensor a checkpoint holds, mutably.
+    fn visit_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        self.visit_named_mut(prefix, f);
+        self.visit_buffers_mut(prefix, f);
+    }
+
     /// Set every gradient to zero.
     fn zero_grad(&mut self) {
         self.visit_mut(&mut |p| p.grad.iter_mut().for_each(|g| *g = 0.0));
@@ -142,6 +160,11 @@ pub trait Module: Parameters + Send + Sync {
         }
         self.accumulate_weight_grad(z_in, lam_out, par);
     }
+    /// Recompute what a module derives from its parameters, after they changed (an
+    /// optimizer step, a load), with `power_iters` steps of any iteration it keeps (a
+    /// spectral norm's power iteration; 0 recomputes from the stored state). No-op by
+    /// default.
+    fn refresh(&mut self, _power_iters: usize) {}
     /// A boxed copy (parameters included).
     fn box_clone(&self) -> Box<dyn Module>;
     /// This module as a Linear layer, if it is one (lets a chain fuse Linear + activation).

@@ -356,6 +356,16 @@ impl Parameters for Sequential {
             l.visit_named_mut(&format!("{prefix}{i}."), f);
         }
     }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Param)) {
+        for (i, l) in self.layers.iter().enumerate() {
+            l.visit_buffers(&format!("{prefix}{i}."), f);
+        }
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, &mut Param)) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.visit_buffers_mut(&format!("{prefix}{i}."), f);
+        }
+    }
 }
 
 impl Module for Sequential {
@@ -400,6 +410,11 @@ impl Module for Sequential {
         let mut ws = self.workspace(z_in.nrows());
         self.forward(z_in, &mut ws, par);
         self.backward(lam_out, &mut ws, false, par);
+    }
+    fn refresh(&mut self, power_iters: usize) {
+        for l in &mut self.layers {
+            l.refresh(power_iters);
+        }
     }
     fn box_clone(&self) -> Box<dyn Module> {
         Box::new(self.clone())

@@ -13,7 +13,9 @@
 use super::engine::{check_chain, rand_array, rng};
 use ebm::nn::conv::{AvgPool2d, Conv2d, ConvGeom, ConvTranspose2d};
 use ebm::nn::init::Init;
-use ebm::nn::{Activation, ActivationKind, Linear, Module, Parallelism, Parameters, Sequential};
+use ebm::nn::{
+    Activation, ActivationKind, Linear, Module, Parallelism, Parameters, Sequential, SpectralNorm,
+};
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -92,6 +94,19 @@ fn module_for(case: &Value) -> Box<dyn Module> {
             )
             .unwrap(),
         ),
+        "spectral_conv2d" => {
+            let g = ConvGeom::new(
+                "fixture",
+                (s[0], s[1], s[2]),
+                num(case, "c_out"),
+                (num(case, "k"), num(case, "k")),
+                num(case, "stride"),
+                num(case, "pad"),
+            )
+            .unwrap();
+            let conv = Box::new(Conv2d::new(g, Init::Zeros, &mut r));
+            Box::new(SpectralNorm::new(conv, &mut r).unwrap())
+        }
         "avg_pool2d" => {
             Box::new(AvgPool2d::new("fixture", (s[0], s[1], s[2]), num(case, "k")).unwrap())
         }
@@ -104,12 +119,29 @@ fn module_for(case: &Value) -> Box<dyn Module> {
         let (w, b) = (floats(case, "weight"), floats(case, "bias"));
         let ws = dims(case, "weight_shape");
         m.visit_named_mut("", &mut |n, p| match n {
-            "weight" => {
+            "weight" | "weight_orig" => {
                 assert_eq!(p.shape, ws, "weight shape as PyTorch's");
                 p.value.copy_from_slice(&w)
             }
             "bias" => p.value.copy_from_slice(&b),
             other => panic!("unexpected parameter {other}"),
+        });
+    }
+    if kind == "spectral_conv2d" {
+        // PyTorch's training forward: one power iteration from the stored u, then
+        // W = W_orig / sigma.
+        let (u0, v0) = (floats(case, "u0"), floats(case, "v0"));
+        m.visit_buffers_mut("", &mut |n, p| match n {
+            "weight_u" => p.value.copy_from_slice(&u0),
+            "weight_v" => p.value.copy_from_slice(&v0),
+            other => panic!("unexpected buffer {other}"),
+        });
+        m.refresh(1);
+        // The updated vectors are PyTorch's (y, checked by the caller, holds sigma).
+        let (u1, v1) = (floats64(case, "u1"), floats64(case, "v1"));
+        m.visit_buffers("", &mut |n, p| match n {
+            "weight_u" => agree(&p.value, &u1, "spectral norm u after one power iteration"),
+            _ => agree(&p.value, &v1, "spectral norm v after one power iteration"),
         });
     }
     m
@@ -149,7 +181,9 @@ fn conv_modules_match_pytorch_outputs_and_gradients() {
             if case.get("weight").is_some() {
                 let (gw, gb) = (floats64(case, "grad_weight"), floats64(case, "grad_bias"));
                 m.visit_named("", &mut |n, p| match n {
-                    "weight" => agree(&p.grad, &gw, &format!("{what}: dC/dweight {par:?}")),
+                    "weight" | "weight_orig" => {
+                        agree(&p.grad, &gw, &format!("{what}: dC/dweight {par:?}"))
+                    }
                     _ => agree(&p.grad, &gb, &format!("{what}: dC/dbias {par:?}")),
                 });
             }
@@ -382,4 +416,113 @@ fn default_initialization_is_pytorchs() {
     let fan_in = 8.0 * 16.0;
     assert!((var(&t.weight.value) * 3.0 * fan_in - 1.0).abs() < 0.05);
     assert_eq!(t.weight.shape, vec![32, 8, 4, 4]);
+}
+
+#[test]
+fn spectral_norm_divides_by_the_largest_singular_value_and_its_gradient_holds() {
+    let mut r = rng(13);
+    // A Linear weight [3, 4] with known singular values: rows are orthogonal with norms
+    // 3, 2, 0.5, so sigma = 3 (power iteration from a random start converges to it).
+    let mut lin = Linear::new(4, 3, Init::Zeros, &mut r);
+    lin.weight.value.copy_from_slice(&[
+        3.0, 0.0, 0.0, 0.0, //
+        0.0, 0.0, 2.0, 0.0, //
+        0.0, 0.5, 0.0, 0.0,
+    ]);
+    let mut sn = SpectralNorm::new(Box::new(lin), &mut r).unwrap();
+    sn.refresh(50);
+    assert!((sn.sigma - 3.0).abs() < 1e-4, "sigma {}", sn.sigma);
+    // The effective weight is W_orig / 3: the input [1, 0, 0, 0] maps to [1, 0, 0].
+    let x = Array2::from_shape_vec((1, 4), vec![1.0, 0.0, 0.0, 0.0]).unwrap();
+    let mut y = Array2::zeros((1, 3));
+    sn.fprop(x.view(), y.view_mut(), Parallelism::None);
+    assert!((y[[0, 0]] - 1.0).abs() < 1e-5 && y[[0, 1]].abs() < 1e-6);
+    // A conv with spectral norm inside an energy: the gradient of W_orig (u, v fixed,
+    // as PyTorch treats them) against finite differences. The chain is rebuilt after
+    // every perturbation through `refresh(0)`, which recomputes sigma = u^T W_orig v.
+    let conv = Conv2d::new(geom(1, (5, 5), 2, 3, 1, 1), Init::PyTorchDefault, &mut r);
+    let mut net = Sequential::new(
+        25,
+        vec![
+            Box::new(SpectralNorm::new(Box::new(conv), &mut r).unwrap()),
+            Box::new(Activation(ActivationKind::Silu)),
+            Box::new(Linear::new(50, 1, Init::PyTorchDefault, &mut r)),
+        ],
+    )
+    .unwrap();
+    let x = rand_array(&mut r, 2, 25, 1.0);
+    let energy = |net: &Sequential| -> f64 {
+        let mut ws = net.workspace(2);
+        net.forward(x.view(), &mut ws, Parallelism::None)
+            .iter()
+            .map(|&e| e as f64)
+            .sum()
+    };
+    let mut ws = net.workspace(2);
+    net.forward(x.view(), &mut ws, Parallelism::None);
+    net.zero_grad();
+    net.backward(
+        Array2::ones((2, 1)).view(),
+        &mut ws,
+        false,
+        Parallelism::None,
+    );
+    let mut grad = Vec::new();
+    net.visit_named("", &mut |n, p| {
+        if n == "0.weight_orig" {
+            grad = p.grad.clone();
+        }
+    });
+    assert_eq!(grad.len(), 18);
+    for (e, &ge) in grad.iter().enumerate() {
+        let at = |d: f32| {
+            let mut m = net.clone();
+            m.visit_named_mut("", &mut |n, p| {
+                if n == "0.weight_orig" {
+                    p.value[e] += d;
+                }
+            });
+            m.refresh(0);
+            energy(&m)
+        };
+        let fd = (at(1e-2) - at(-1e-2)) / 2e-2;
+        let g = ge as f64;
+        assert!(
+            (g - fd).abs() <= 2e-3 * fd.abs().max(1.0),
+            "dE/dW_orig[{e}]: {g} vs {fd}"
+        );
+    }
+    // Checkpoints hold u and v beside the parameters (PyTorch's names).
+    let mut names = Vec::new();
+    net.visit_state("", &mut |n, _| names.push(n.to_string()));
+    assert_eq!(
+        names,
+        [
+            "0.weight_orig",
+            "0.bias",
+            "2.weight",
+            "2.bias",
+            "0.weight_u",
+            "0.weight_v"
+        ]
+    );
+    // A checkpoint round trip restores u and v, and a load with a missing buffer fails
+    // naming it.
+    let dir = super::common::tmpdir("conv_spectral_ckpt");
+    let path = dir.join("net.safetensors");
+    ebm::nn::checkpoint::save(&path, &net, &serde_json::json!({})).unwrap();
+    let mut other = net.clone();
+    other.visit_buffers_mut("", &mut |_, p| p.value.iter_mut().for_each(|v| *v = 0.5));
+    ebm::nn::checkpoint::load(&path, &mut other).unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    net.visit_state("", &mut |_, p| a.extend_from_slice(&p.value));
+    other.visit_state("", &mut |_, p| b.extend_from_slice(&p.value));
+    assert_eq!(a, b, "state after a checkpoint round trip");
+    let plain =
+        Sequential::new(25, vec![Box::new(Linear::new(25, 1, Init::Zeros, &mut r))]).unwrap();
+    ebm::nn::checkpoint::save(&path, &plain, &serde_json::json!({})).unwrap();
+    let e = ebm::nn::checkpoint::load(&path, &mut other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("0.weight_orig"), "{e}");
 }
