@@ -5,6 +5,7 @@ mod classifier;
 mod config;
 mod demo;
 mod gibbs;
+mod image_ebm;
 mod lagrangian;
 mod rbm;
 mod report;
@@ -106,6 +107,9 @@ pub enum TrainCmd {
     /// Train a Bernoulli-Bernoulli RBM by CD-k or PCD; reconstruction error per epoch
     /// and, with at most 20 hidden units, the exact train/test log-likelihood.
     Rbm(rbm::TrainRbmArgs),
+    /// Train a convolutional energy over images by contrastive ML with SGLD negatives
+    /// (replay buffer or short-run); inpainting of test digits per epoch.
+    ImageEbm(image_ebm::TrainImageEbmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +198,7 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Sample(a)) => sample::run(&a, cli.seed),
         Some(Command::Train(TrainCmd::Toy(a))) => toy::train_toy(&a, cli.seed),
         Some(Command::Train(TrainCmd::Rbm(a))) => rbm::train(&a, cli.seed),
+        Some(Command::Train(TrainCmd::ImageEbm(a))) => image_ebm::train(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Rbm(a))) => rbm::eval(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),

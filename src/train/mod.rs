@@ -88,6 +88,7 @@
 pub const DEFAULT_KEEP: usize = 3;
 
 pub mod classifier;
+pub mod image_ebm;
 pub mod rbm;
 pub mod run_dir;
 pub mod schedule;

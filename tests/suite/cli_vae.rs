@@ -20,7 +20,7 @@ fn metrics(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// Every tensor of a safetensors file, sorted by name: (name, raw bytes).
-fn tensors(p: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn tensors(p: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut v: Vec<(String, Vec<u8>)> = st
@@ -49,7 +49,7 @@ fn optimizer_state(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Two runs ended in the same state: the model's weights and the optimizer's moments and
 /// step, bit for bit (not only the 4-decimal metrics).
-fn same_state(a: &std::path::Path, b: &std::path::Path) {
+pub(crate) fn same_state(a: &std::path::Path, b: &std::path::Path) {
     assert_eq!(
         tensors(&a.join("model.safetensors")),
         tensors(&b.join("model.safetensors")),

@@ -26,6 +26,7 @@ mod fuzz;
 mod gibbs;
 mod golden;
 mod hostile;
+mod image_ebm;
 mod info;
 mod iwae;
 mod lagrangian;
