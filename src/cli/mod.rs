@@ -122,6 +122,8 @@ pub enum EvalCmd {
     Toy(toy::EvalToyArgs),
     /// AIS log Z and average log-probability of a saved RBM.
     Rbm(rbm::EvalRbmArgs),
+    /// Inpainting and denoising of test images by a saved image EBM, against baselines.
+    ImageEbm(image_ebm::EvalImageEbmArgs),
 }
 
 /// Parse the command line and run it.
@@ -199,6 +201,7 @@ fn dispatch(cli: Cli) -> ebm::Result<()> {
         Some(Command::Train(TrainCmd::Toy(a))) => toy::train_toy(&a, cli.seed),
         Some(Command::Train(TrainCmd::Rbm(a))) => rbm::train(&a, cli.seed),
         Some(Command::Train(TrainCmd::ImageEbm(a))) => image_ebm::train(&a, cli.seed),
+        Some(Command::Eval(EvalCmd::ImageEbm(a))) => image_ebm::eval(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Toy(a))) => toy::eval_toy(&a, cli.seed),
         Some(Command::Eval(EvalCmd::Rbm(a))) => rbm::eval(&a, cli.seed),
         Some(Command::Canyon(a)) => toy::canyon(&a, cli.seed),

@@ -9,7 +9,9 @@
 //! | an MCMC run: the sampler's draws, their summary table and files | [`sampling`] |
 //! | backprop's multipliers and stationarity residuals on a small digits network | [`lagrangian`] |
 //! | `log Z_beta` of a built-in energy by quadrature and importance sampling | [`partition`] |
+//! | an image EBM: inpainting and denoising of test images by SGLD | [`image_ebm`] |
 
+pub mod image_ebm;
 pub mod lagrangian;
 pub mod latent;
 pub mod partition;

@@ -255,3 +255,71 @@ fn bad_settings_are_one_line_errors_naming_the_flag() {
         one_line_error(&o, &[needle]);
     }
 }
+
+#[test]
+fn eval_reports_inpainting_against_the_mean_image_as_computed_here() {
+    let d = tmpdir("iebm_eval");
+    let run = d.join("r");
+    let r = run.to_str().unwrap();
+    let o = ebm(&train_args(r, &["--epochs", "1"]));
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = ebm(&[
+        "eval",
+        "image-ebm",
+        "--checkpoint",
+        r,
+        "--images",
+        "50",
+        "--chains",
+        "2",
+        "--steps",
+        "5",
+        "--denoise-steps",
+        "3",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["metric"], "image_ebm");
+    assert_eq!(v["images"], 50);
+    // The baseline from the data directly: the embedded digits' split with the run's
+    // seed (0), the mean training image on the bottom half of the first 50 test images.
+    let data = ebm::data::images::ImageSet::load(None, 0).unwrap();
+    let mean = data.train.mean_axis(ndarray::Axis(0)).unwrap();
+    let (mut s, mut n) = (0.0f64, 0);
+    for row in data.test.rows().into_iter().take(50) {
+        for j in 32..64 {
+            s += (mean[j] as f64 - row[j] as f64).powi(2);
+            n += 1;
+        }
+    }
+    let want = s / n as f64;
+    let got = v["mean_image_mse"].as_f64().unwrap();
+    assert!(
+        (got - want).abs() < 1e-6 * want.max(1e-3),
+        "mean image MSE {got} vs {want}"
+    );
+    let mse = v["inpaint_mse"].as_f64().unwrap();
+    assert!(mse.is_finite() && mse > 0.0 && mse < 1.0);
+    // A model file from the run's checkpoints loads as well; bad flags are one line.
+    let best = run.join("best.safetensors");
+    let o = ebm(&[
+        "eval",
+        "image-ebm",
+        "--checkpoint",
+        best.to_str().unwrap(),
+        "--images",
+        "5",
+        "--steps",
+        "1",
+        "--chains",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = ebm(&["eval", "image-ebm", "--checkpoint", r, "--chains", "0"]);
+    one_line_error(&o, &["--chains"]);
+}
