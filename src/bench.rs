@@ -526,3 +526,90 @@ pub fn contrastive(
         seed,
     })
 }
+
+/// What [`conv`] measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvBench {
+    pub workload: &'static str,
+    pub threads: usize,
+    pub batch: usize,
+    pub steps: usize,
+    pub features: usize,
+    /// One image-EBM update: `steps` SGLD steps of `batch` chains from noise, then the
+    /// contrastive gradient on `batch` positives and negatives and an Adam step.
+    pub update_s: f64,
+    /// One forward and backward (weights and input) of the network on `batch` images.
+    pub fwd_bwd_s: f64,
+}
+
+/// The image EBM's workload on 28x28 images (the network of `ebm train image-ebm` with
+/// `features` channels), as `bench/peers/conv_torch.py` runs it in PyTorch: the median
+/// of `repeat` timed runs of each part after one warm-up.
+pub fn conv(
+    batch: usize,
+    steps: usize,
+    features: usize,
+    repeat: usize,
+    seed: u64,
+) -> Result<ConvBench> {
+    use crate::models::image_ebm::{ImageEbm, ImageEbmConfig, Sgld, SgldScratch, uniform_noise};
+    use crate::nn::Parameters;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut model = ImageEbm::new(ImageEbmConfig::new(1, (28, 28), features), &mut rng)?;
+    let mut opt = crate::nn::optim::OptimConfig::adam(1e-4).build();
+    let pos = uniform_noise(batch, 784, &mut rng);
+    let sgld = Sgld {
+        steps,
+        step_size: 1.0,
+        noise: 0.01,
+    };
+    let par = crate::threads::gemm_parallelism();
+    let mut scratch = SgldScratch::default();
+    let mut ws = model.net.workspace(2 * batch);
+    let mut update = |model: &mut ImageEbm, rng: &mut Xoshiro256PlusPlus| {
+        let mut x = uniform_noise(batch, 784, rng);
+        sgld.run(model, &mut x, None, rng, &mut scratch);
+        {
+            let mut input = model.net.input_mut(&mut ws, 2 * batch);
+            input.slice_mut(ndarray::s![..batch, ..]).assign(&pos);
+            input.slice_mut(ndarray::s![batch.., ..]).assign(&x);
+        }
+        model.contrastive_grad(&mut ws, batch, 0.0, par);
+        opt.step(&mut model.net);
+    };
+    let mut ws2 = model.net.workspace(batch);
+    let ones = Array2::<f32>::ones((batch, 1));
+    let mut fwd_bwd = |model: &mut ImageEbm| {
+        model.net.forward(pos.view(), &mut ws2, par);
+        model.net.zero_grad();
+        model.net.backward(ones.view(), &mut ws2, true, par);
+    };
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let reps = repeat.max(1);
+    update(&mut model, &mut rng);
+    let mut u = Vec::new();
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        update(&mut model, &mut rng);
+        u.push(t0.elapsed().as_secs_f64());
+    }
+    fwd_bwd(&mut model);
+    let mut fb = Vec::new();
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        fwd_bwd(&mut model);
+        fb.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(ConvBench {
+        workload: "conv",
+        threads: crate::threads::threads(),
+        batch,
+        steps,
+        features,
+        update_s: median(u),
+        fwd_bwd_s: median(fb),
+    })
+}

@@ -236,3 +236,40 @@ impl Workload for ContrastiveWorkload {
         Ok(())
     }
 }
+
+/// The image EBM's update and a conv forward+backward (`bench/peers/conv_torch.py` is
+/// the PyTorch peer).
+#[derive(clap::Args, Clone, Debug)]
+#[command(
+    after_help = "Example:\n  ebm --threads 1 bench conv        # one JSON line: seconds per image-EBM update (60 SGLD steps of 128 chains + the weight step) and per forward+backward"
+)]
+pub struct ConvWorkload {
+    /// Chains (and positives) per update; >= 1.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// SGLD steps per update; >= 0.
+    #[arg(long, default_value_t = 60)]
+    pub steps: usize,
+    /// Channels of the first conv; 1..=512.
+    #[arg(long, default_value_t = 16)]
+    pub features: usize,
+    /// Timed runs of each part (the median is reported); >= 1; 0 counts as 1.
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+}
+
+impl Workload for ConvWorkload {
+    fn run(&self, seed: u64, emit: &mut dyn FnMut(String)) -> Result<()> {
+        if self.batch == 0 {
+            return Err(Error::invalid("--batch", "must be at least 1"));
+        }
+        emit(json(&crate::bench::conv(
+            self.batch,
+            self.steps,
+            self.features,
+            self.repeat,
+            seed,
+        )?));
+        Ok(())
+    }
+}

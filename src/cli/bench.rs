@@ -3,8 +3,8 @@
 
 use clap::Subcommand;
 use ebm::bench::workloads::{
-    AisWorkload, ContrastiveWorkload, HmcWorkload, LangevinWorkload, MalaWorkload, VaeWorkload,
-    Workload,
+    AisWorkload, ContrastiveWorkload, ConvWorkload, HmcWorkload, LangevinWorkload, MalaWorkload,
+    VaeWorkload, Workload,
 };
 
 #[derive(Subcommand, Debug)]
@@ -26,6 +26,10 @@ pub enum BenchCmd {
     /// Contrastive EBM training throughput: MLP 2-128-128-1 (SiLU), batch 256, 20
     /// Langevin steps per update on persistent chains, 200 updates.
     Contrastive(ContrastiveWorkload),
+    /// The image EBM on 28x28 images: one update (60 SGLD steps of 128 chains through the
+    /// conv energy, then the weight step) and one conv forward+backward; the PyTorch peer
+    /// is bench/peers/conv_torch.py.
+    Conv(ConvWorkload),
 }
 
 /// `ebm bench NAME`: the workload's JSON lines on stdout.
@@ -37,6 +41,7 @@ pub fn run(cmd: BenchCmd, seed: u64) -> ebm::Result<()> {
         BenchCmd::Mala(w) => w,
         BenchCmd::Hmc(w) => w,
         BenchCmd::Contrastive(w) => w,
+        BenchCmd::Conv(w) => w,
     };
     w.run(seed, &mut |line| println!("{line}"))
 }

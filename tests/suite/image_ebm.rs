@@ -323,3 +323,33 @@ fn eval_reports_inpainting_against_the_mean_image_as_computed_here() {
     let o = ebm(&["eval", "image-ebm", "--checkpoint", r, "--chains", "0"]);
     one_line_error(&o, &["--chains"]);
 }
+
+#[test]
+fn bench_conv_prints_one_json_line() {
+    let o = ebm(&[
+        "--threads",
+        "1",
+        "bench",
+        "conv",
+        "--batch",
+        "4",
+        "--steps",
+        "2",
+        "--features",
+        "2",
+        "--repeat",
+        "1",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v["workload"], "conv");
+    assert_eq!(
+        (v["threads"].as_u64(), v["batch"].as_u64()),
+        (Some(1), Some(4))
+    );
+    assert!(v["update_s"].as_f64().unwrap() > 0.0 && v["fwd_bwd_s"].as_f64().unwrap() > 0.0);
+    one_line_error(&ebm(&["bench", "conv", "--batch", "0"]), &["--batch"]);
+}
