@@ -731,7 +731,12 @@ pub fn train_run(
         "{:>5} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
         "epoch", "E(data)", "E(neg)", "E(test)", "|dE/dx|", "inpaint", "mean img", "seconds"
     );
-    let outcome = super::fit(&mut step, run, start, cfg)?;
+    // A resumed run goes on to its saved total unless --epochs asks for more.
+    let mut cfg = cfg.clone();
+    if let Some(c) = &saved {
+        cfg.rounds = cfg.rounds.max(c.epochs);
+    }
+    let outcome = super::fit(&mut step, run, start, &cfg)?;
     if outcome == Outcome::Interrupted {
         return Ok((outcome, None));
     }
