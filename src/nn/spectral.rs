@@ -132,9 +132,10 @@ impl SpectralNorm {
         debug_assert_eq!(u.len(), rows);
         self.sigma = sigma as f32;
         let s = self.sigma;
-        let src = w.clone();
+        // `weight_orig` and `inner` are distinct fields: W_orig is read in place, not copied.
+        let src = &self.weight_orig.value;
         with_weight(self.inner.as_mut(), |p| {
-            p.value.iter_mut().zip(&src).for_each(|(d, &x)| *d = x / s)
+            p.value.iter_mut().zip(src).for_each(|(d, &x)| *d = x / s)
         });
     }
 }
